@@ -1,0 +1,28 @@
+"""Row-level security: a second wall behind the service's own owner conditions.
+
+Each request's statements run with the transaction-local setting `app.user_id` (see
+service/db.py); the policies admit only that user's rows. FORCE applies them to the table owner
+too, since hosted databases (Neon, Heroku) give the service the owner role. Operator commands
+take the deliberate path around them by setting `app.bypass_rls` to `on` for their transaction.
+NULLIF: once a local setting has ended, current_setting(..., true) returns '' rather than NULL.
+"""
+
+_ADMITS = ("{column} = NULLIF(current_setting('app.user_id', true), '') "
+           "OR current_setting('app.bypass_rls', true) = 'on'")
+
+
+def migrate(migrator, database, *, fake=False):
+    """Enable and force row-level security on users and tasks."""
+    for table, column in (("users", "id"), ("tasks", "user_id")):
+        admits = _ADMITS.format(column=column)
+        migrator.sql(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        migrator.sql(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        migrator.sql(f"CREATE POLICY {table}_owner ON {table} USING ({admits}) WITH CHECK ({admits})")
+
+
+def rollback(migrator, database, *, fake=False):
+    """Drop the policies and turn row-level security off."""
+    for table in ("tasks", "users"):
+        migrator.sql(f"DROP POLICY {table}_owner ON {table}")
+        migrator.sql(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        migrator.sql(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")

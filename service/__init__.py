@@ -1,0 +1,51 @@
+"""The todo service: a Flask app over a pooled, row-level-secured PostgreSQL.
+
+A request flows: `start_request` (request id) -> the API blueprint's `authenticate` (token ->
+g.user_id, scoped connection) -> the view (tasks.py / users.py, queries via the scoping helpers)
+-> errors.py turns anything raised into a problem document -> `finish_request` (log line) ->
+`close_connection` (connection back to the pool, scope dropped).
+"""
+from flask import Blueprint, Flask
+from flask_cors import CORS
+
+from . import auth, docs, health, requests, tasks, users
+from .config import load_config
+from .db import close_connection, init_database
+from .errors import register_error_handlers
+from .jsonio import OrjsonProvider
+
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+CORS_EXPOSED = ["ETag", "Location", "X-Request-ID", "Retry-After", "Idempotent-Replayed",
+                "Content-Disposition"]
+
+
+def create_app(config=None, database_url=None):
+    """Build the app for `config` (default: read from the environment)."""
+    config = config or load_config()
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    app.config.update(MAX_CONTENT_LENGTH=config.max_content_length, TODO_CONFIG=config)
+    app.extensions["database"] = init_database(config, database_url)
+    app.extensions["token_verifier"] = auth.TokenVerifier(config)
+    app.extensions["known_users"] = auth.KnownUsers()
+    requests.configure_logging(config)
+
+    app.before_request(requests.start_request)
+    app.after_request(requests.finish_request)
+    app.teardown_request(close_connection)
+    register_error_handlers(app)
+
+    api = Blueprint("api", __name__, url_prefix="/api")
+    api.before_request(auth.authenticate)
+    api.register_blueprint(tasks.bp, url_prefix="/tasks")
+    api.register_blueprint(tasks.bp, url_prefix="/<path_user_id>/tasks", name="user_tasks")
+    api.register_blueprint(users.bp, url_prefix="/users")
+    app.register_blueprint(api)
+    app.register_blueprint(docs.bp, url_prefix="/api")
+    app.register_blueprint(health.bp)
+
+    CORS(app, resources={r"/api/*": {"origins": list(config.cors_origins)}},
+         supports_credentials=True, allow_headers=["Authorization", "Content-Type", "If-Match",
+                                                   "Idempotency-Key", "X-Request-ID"],
+         methods=CORS_METHODS, expose_headers=CORS_EXPOSED, max_age=600)
+    return app

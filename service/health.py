@@ -1,0 +1,40 @@
+"""Public probes: /health (the process answers) and /readyz (the database answers and every
+migration is applied)."""
+from pathlib import Path
+
+from flask import Blueprint
+
+from .db import database
+from .errors import problem
+
+bp = Blueprint("health", __name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def expected_migrations():
+    """The migration names shipped with this code, in order."""
+    return sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
+
+
+@bp.get("/health")
+def health():
+    """Liveness: no database involved."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: 200 when the database answers and no migration is pending, else 503."""
+    try:
+        with database.connection_context():
+            applied = {name for (name,) in database.execute_sql("SELECT name FROM migratehistory")}
+    except Exception as error:  # noqa: BLE001 - any failure here means "not ready"
+        reason = "no migration has been applied" if "migratehistory" in str(error) else \
+            "the database is unreachable"
+        return problem(503, f"Not ready: {reason}.", headers={"Retry-After": "5"})
+    pending = [name for name in expected_migrations() if name not in applied]
+    if pending:
+        return problem(503, f"Not ready: migrations pending: {', '.join(pending)}.",
+                       headers={"Retry-After": "5"})
+    return {"status": "ready", "migrations": len(applied)}

@@ -1,0 +1,73 @@
+"""Per-request plumbing: the request id and one structured log line per request."""
+import json
+import logging
+import re
+import time
+import uuid
+
+from flask import g, request
+
+log = logging.getLogger("service.requests")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def start_request():
+    """Take the caller's X-Request-ID when it is sane, else make one; start the clock."""
+    g.started = time.perf_counter()
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+
+
+def finish_request(response):
+    """Echo the request id and log the request in one line (never its headers or body)."""
+    response.headers["X-Request-ID"] = g.get("request_id", "-")
+    if log.isEnabledFor(logging.INFO):
+        log.info("request", extra={"request": {
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else None,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            "request_id": g.get("request_id"),
+            "user_id": g.get("user_id"),
+        }})
+    return response
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: request lines carry their fields, others their message."""
+
+    def format(self, record):
+        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                 "logger": record.name}
+        fields = getattr(record, "request", None)
+        if fields:
+            entry.update(fields)
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """A human-readable line; request lines as `METHOD route status ms id user`."""
+
+    def format(self, record):
+        fields = getattr(record, "request", None)
+        if fields:
+            record.msg = ("{method} {route} {status} {duration_ms}ms id={request_id} "
+                          "user={user_id}").format(**fields)
+            record.args = ()
+        return super().format(record)
+
+
+def configure_logging(config):
+    """Send the service's logs to stderr in the configured format."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if config.log_format == "json"
+                         else TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("service")
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level)
+    root.propagate = False
