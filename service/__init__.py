@@ -8,7 +8,7 @@ g.user_id, scoped connection) -> the view (tasks.py / users.py, queries via the 
 from flask import Blueprint, Flask
 from flask_cors import CORS
 
-from . import auth, docs, health, requests, tasks, users
+from . import auth, cli, docs, health, requests, tasks, users
 from .config import load_config
 from .db import close_connection, init_database
 from .errors import register_error_handlers
@@ -29,6 +29,7 @@ def create_app(config=None, database_url=None):
     app.extensions["token_verifier"] = auth.TokenVerifier(config)
     app.extensions["known_users"] = auth.KnownUsers()
     requests.configure_logging(config)
+    cli.register(app)
 
     app.before_request(requests.start_request)
     app.after_request(requests.finish_request)
