@@ -104,7 +104,8 @@ def _canonical_sort(sort):
 
 def encode_cursor(params, row):
     """An opaque cursor pointing just past `row` in `params`' order."""
-    value = row[SORTS[params.sort].name]
+    column = SORTS[params.sort]
+    value = PRIORITIES.index(row["priority"]) if column is Task.priority_rank else row[column.name]
     if hasattr(value, "isoformat"):
         value = value.isoformat()
     payload = [_canonical_sort(params.sort), "d" if params.descending else "a", value, row["id"]]
@@ -120,12 +121,17 @@ def _decode_cursor(cursor, sort, order, errors):
             raise ValueError("cursor belongs to another order")
         if not isinstance(last_id, int) or isinstance(last_id, bool):
             raise ValueError("bad id")
-        if SORTS[sort] in (Task.created_at, Task.updated_at, Task.due_date) and value is not None:
+        column = SORTS[sort]  # compared by identity: `==` on a peewee field builds SQL
+        if column is Task.title:
+            if not isinstance(value, str):
+                raise ValueError("bad title")
+        elif column is Task.priority_rank:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError("bad rank")
+        elif value is not None:
             value = parse_datetime(value)
-        elif SORTS[sort] is Task.priority_rank and not isinstance(value, int):
-            raise ValueError("bad rank")
-        elif SORTS[sort] is Task.title and not isinstance(value, str):
-            raise ValueError("bad title")
+        elif column is not Task.due_date:
+            raise ValueError("only due dates may be null")
         return value, last_id
     except (ValueError, TypeError, UnicodeDecodeError, KeyError):
         errors.append({"field": "cursor", "message": "is not a cursor from this list and order"})
