@@ -11,6 +11,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
+import peewee
 from peewee import DatabaseProxy
 from playhouse.pool import PooledPostgresqlDatabase
 
@@ -64,7 +65,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         scope = self.scope_params()
         if scope is None or isolation_level:
             return super().begin(isolation_level)
-        with self.exception_wrapper:
+        with peewee.__exception_wrapper__:  # map driver errors to peewee's, as begin() does
             self.cursor().execute("BEGIN; " + _SCOPE_SQL, scope)
 
     # Pool ------------------------------------------------------------------------------------
