@@ -7,27 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import Caller
+from tests.servers import race
 
 FAMILIES = ["/api/tasks", "/api/{user}/tasks"]
 
 
 def url(family, caller, task_id, suffix=""):
     return f"{family.format(user=caller.id)}/{task_id}{suffix}"
-
-
-def race(app, caller, requests, workers=None):
-    """Send `requests` [(method, path, kwargs)] at once from separate threads and clients;
-    returns the responses in order. A barrier releases every thread at the same moment."""
-    barrier = threading.Barrier(len(requests))
-
-    def send(item):
-        method, path, kwargs = item
-        own = Caller(app.test_client(), caller.id)
-        barrier.wait(timeout=10)
-        return own.request(method, path, **kwargs)
-
-    with ThreadPoolExecutor(max_workers=workers or len(requests)) as pool:
-        return list(pool.map(send, requests, timeout=30))
 
 
 # ETag on every task response -----------------------------------------------------------------
