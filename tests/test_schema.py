@@ -1,0 +1,386 @@
+"""The schema facts of the contract's data section, checked directly in the database.
+
+Most statements here are raw SQL on a superuser connection, so they bypass the Python layer (and
+row-level security): what is rejected here is rejected by PostgreSQL itself.
+"""
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+from psycopg2 import errors
+
+from tests.conftest import admin_connect, create_database, drop_database, make_config, migrate, role_url
+
+SORT_INDEXES = {
+    "tasks_user_created": "(user_id, created_at, id)",
+    "tasks_user_updated": "(user_id, updated_at, id)",
+    "tasks_user_title": "(user_id, title, id)",
+    "tasks_user_priority": "(user_id, priority_rank, id)",
+    "tasks_user_due_asc": "(user_id, due_date, id)",
+    "tasks_user_due_desc": "(user_id, due_date DESC NULLS LAST, id DESC)",
+}
+
+
+def _fresh_database(admin_url):
+    name = create_database(admin_url, prefix="todo_schema")
+    _router, db = migrate(role_url(admin_url, name), make_config())
+    db.close_all()
+    conn = admin_connect(admin_url, name)
+    yield conn
+    conn.close()
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def fresh_db(admin_url):
+    """A superuser connection to a database of this test's own, freshly migrated."""
+    yield from _fresh_database(admin_url)
+
+
+@pytest.fixture(scope="module")
+def catalog(admin_url):
+    """A superuser connection to a freshly migrated database, for reading its catalog."""
+    yield from _fresh_database(admin_url)
+
+
+@pytest.fixture
+def db(database_url, admin_db):
+    """A superuser connection to the run's (migrated) database."""
+    return admin_db
+
+
+def new_user(cur, email=None):
+    """Insert a user with a fresh id; returns the id."""
+    user_id = f"user-{uuid.uuid4().hex[:12]}"
+    cur.execute("INSERT INTO users (id, email) VALUES (%s, %s)", (user_id, email))
+    return user_id
+
+
+def insert_tasks(cur, user_id, count):
+    """Insert `count` tasks for `user_id`; returns their ids in insertion order."""
+    cur.execute("INSERT INTO tasks (user_id, title) SELECT %s, 'task ' || n "
+                "FROM generate_series(1, %s) AS n ORDER BY n RETURNING id", (user_id, count))
+    return sorted(row[0] for row in cur.fetchall())
+
+
+def rows(cur, query, params=()):
+    cur.execute(query, params)
+    return cur.fetchall()
+
+
+# --- Catalog: tables, columns, constraints, indexes, triggers --------------------------------
+
+def test_tables_exist_after_migrating_a_fresh_database(catalog):
+    with catalog.cursor() as cur:
+        tables = {r[0] for r in rows(cur, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"users", "tasks", "idempotency_keys", "migratehistory"} <= tables
+
+
+@pytest.mark.parametrize("table, column, data_type, nullable, default", [
+    ("users", "id", "text", "NO", None),
+    ("users", "email", "text", "YES", None),
+    ("users", "name", "text", "YES", None),
+    ("users", "created_at", "timestamp with time zone", "NO", "now()"),
+    ("users", "updated_at", "timestamp with time zone", "NO", "now()"),
+    ("tasks", "id", "bigint", "NO", None),
+    ("tasks", "user_id", "text", "NO", None),
+    ("tasks", "title", "character varying", "NO", None),
+    ("tasks", "description", "text", "YES", None),
+    ("tasks", "completed", "boolean", "NO", "false"),
+    ("tasks", "priority", "text", "NO", "'medium'::text"),
+    ("tasks", "due_date", "timestamp with time zone", "YES", None),
+    ("tasks", "version", "integer", "NO", "1"),
+    ("tasks", "created_at", "timestamp with time zone", "NO", "now()"),
+    ("tasks", "updated_at", "timestamp with time zone", "NO", "now()"),
+])
+def test_columns_have_the_contract_types(catalog, table, column, data_type, nullable, default):
+    with catalog.cursor() as cur:
+        found = rows(cur, "SELECT data_type, is_nullable, column_default, character_maximum_length "
+                          "FROM information_schema.columns WHERE table_schema = 'public' "
+                          "AND table_name = %s AND column_name = %s", (table, column))
+    assert len(found) == 1, f"{table}.{column} missing"
+    assert found[0][:3] == (data_type, nullable, default)
+    if column == "title":
+        assert found[0][3] == 200
+
+
+def test_task_id_is_an_identity_column(catalog):
+    with catalog.cursor() as cur:
+        found = rows(cur, "SELECT is_identity FROM information_schema.columns "
+                          "WHERE table_name = 'tasks' AND column_name = 'id'")
+    assert found == [("YES",)]
+
+
+def test_check_constraints_exist(catalog):
+    with catalog.cursor() as cur:
+        checks = rows(cur, "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                           "WHERE contype = 'c' AND connamespace = 'public'::regnamespace")
+    by_table = {}
+    for table, definition in checks:
+        by_table.setdefault(table, []).append(definition)
+    task_checks = " ".join(by_table.get("tasks", []))
+    user_checks = " ".join(by_table.get("users", []))
+    for needle in ("char_length((title)::text) >= 1", "description", "'low'", "'medium'", "'high'"):
+        assert needle in task_checks, task_checks
+    for needle in ("char_length(id)", "email", "char_length(name) <= 255"):
+        assert needle in user_checks, user_checks
+
+
+def test_task_owner_is_a_cascading_foreign_key(catalog):
+    with catalog.cursor() as cur:
+        fks = rows(cur, "SELECT confrelid::regclass::text, confdeltype, pg_get_constraintdef(oid) "
+                        "FROM pg_constraint WHERE contype = 'f' AND conrelid = 'tasks'::regclass")
+    assert [(table, action) for table, action, _ in fks] == [("users", "c")], fks
+    assert "(user_id) REFERENCES users(id) ON DELETE CASCADE" in fks[0][2]
+
+
+def test_the_six_sort_indexes_are_led_by_user_id(catalog):
+    with catalog.cursor() as cur:
+        indexes = dict(rows(cur, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks'"))
+    for name, columns in SORT_INDEXES.items():
+        assert name in indexes, sorted(indexes)
+        assert indexes[name].endswith(f"USING btree {columns}"), indexes[name]
+
+
+def test_email_lookup_has_a_case_insensitive_unique_index(catalog):
+    with catalog.cursor() as cur:
+        found = rows(cur, "SELECT indexdef FROM pg_indexes WHERE tablename = 'users' AND indexdef LIKE %s",
+                     ("%lower(email)%",))
+    assert found == [("CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email))",)]
+
+
+def test_update_triggers_exist(catalog):
+    with catalog.cursor() as cur:
+        triggers = rows(cur, "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+                             "WHERE NOT tgisinternal ORDER BY 1")
+    assert [table for table, _ in triggers] == ["tasks", "users"]
+    for _table, definition in triggers:
+        assert "BEFORE UPDATE" in definition and "FOR EACH ROW" in definition, definition
+
+
+# --- Task ids ----------------------------------------------------------------------------------
+
+def test_first_task_id_is_1(fresh_db):
+    with fresh_db.cursor() as cur:
+        assert insert_tasks(cur, new_user(cur), 1) == [1]
+
+
+def test_deleted_task_ids_are_never_reused(fresh_db):
+    with fresh_db.cursor() as cur:
+        user_id = new_user(cur)
+        assert insert_tasks(cur, user_id, 100) == list(range(1, 101))
+        # Delete the newest 50: a max(id)+1 scheme would hand out 51 next.
+        cur.execute("DELETE FROM tasks WHERE id > 50")
+        assert cur.rowcount == 50
+        assert insert_tasks(cur, user_id, 10) == list(range(101, 111))
+
+
+def test_concurrent_inserts_get_distinct_ids(fresh_db, admin_url):
+    with fresh_db.cursor() as cur:
+        user_id = new_user(cur)
+    database = fresh_db.get_dsn_parameters()["dbname"]
+    connections = [admin_connect(admin_url, database) for _ in range(50)]
+    barrier = threading.Barrier(len(connections), timeout=30)
+    ids, failures = [], []
+
+    def insert(conn):
+        try:
+            with conn.cursor() as cur:
+                barrier.wait()
+                cur.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'concurrent') RETURNING id",
+                            (user_id,))
+                ids.append(cur.fetchone()[0])
+        except Exception as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=insert, args=(conn,)) for conn in connections]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        for conn in connections:
+            conn.close()
+    assert failures == []
+    assert len(ids) == 50 and len(set(ids)) == 50
+
+
+# --- Ownership: NOT NULL, foreign key, cascade --------------------------------------------------
+
+def test_deleting_a_user_removes_all_their_tasks(db):
+    with db.cursor() as cur:
+        user_id, other = new_user(cur), new_user(cur)
+        insert_tasks(cur, user_id, 50)
+        insert_tasks(cur, other, 3)
+        cur.execute("DELETE FROM users WHERE id = %s", (user_id,))
+        assert rows(cur, "SELECT count(*) FROM tasks WHERE user_id = %s", (user_id,)) == [(0,)]
+        assert rows(cur, "SELECT count(*) FROM tasks WHERE user_id = %s", (other,)) == [(3,)]
+
+
+def test_task_for_an_unknown_user_is_a_foreign_key_violation(db):
+    with db.cursor() as cur, pytest.raises(errors.ForeignKeyViolation):
+        cur.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'orphan')", (f"ghost-{uuid.uuid4()}",))
+
+
+def test_null_user_id_is_rejected(db):
+    with db.cursor() as cur, pytest.raises(errors.NotNullViolation):
+        cur.execute("INSERT INTO tasks (user_id, title) VALUES (NULL, 'nobody')")
+
+
+def test_empty_user_id_is_rejected(db):
+    with db.cursor() as cur:
+        with pytest.raises(errors.CheckViolation):
+            cur.execute("INSERT INTO users (id) VALUES ('')")
+        with pytest.raises(errors.ForeignKeyViolation):
+            cur.execute("INSERT INTO tasks (user_id, title) VALUES ('', 'nobody')")
+
+
+# --- Task field rules, enforced by the database -----------------------------------------------
+
+@pytest.mark.parametrize("column, value, error", [
+    ("title", "x" * 201, errors.StringDataRightTruncation),
+    ("title", "", errors.CheckViolation),
+    ("title", "   ", errors.CheckViolation),
+    ("title", "\t\n", errors.CheckViolation),
+    ("title", " leading", errors.CheckViolation),
+    ("title", "trailing ", errors.CheckViolation),
+    ("title", None, errors.NotNullViolation),
+    ("description", "d" * 1001, errors.CheckViolation),
+    ("priority", "urgent", errors.CheckViolation),
+    ("priority", "HIGH", errors.CheckViolation),
+    ("priority", None, errors.NotNullViolation),
+], ids=["title-201", "title-empty", "title-blank", "title-whitespace", "title-leading-space",
+        "title-trailing-space", "title-null", "description-1001", "priority-unknown", "priority-case",
+        "priority-null"])
+def test_the_database_rejects_an_invalid_task(db, column, value, error):
+    fields = {"title": "valid", column: value}
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        with pytest.raises(error):
+            cur.execute(f"INSERT INTO tasks (user_id, {', '.join(fields)}) "
+                        f"VALUES (%s{', %s' * len(fields)})", (user_id, *fields.values()))
+
+
+def test_the_database_accepts_the_limits(db):
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        cur.execute("INSERT INTO tasks (user_id, title, description, priority) VALUES (%s, %s, %s, 'high') "
+                    "RETURNING char_length(title), char_length(description), completed, version",
+                    (user_id, "t" * 200, "d" * 1000))
+        assert cur.fetchone() == (200, 1000, False, 1)
+        cur.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'a b') RETURNING priority", (user_id,))
+        assert cur.fetchone() == ("medium",)
+
+
+def test_an_update_cannot_break_the_rules_either(db):
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        (task_id,) = insert_tasks(cur, user_id, 1)
+        with pytest.raises(errors.CheckViolation):
+            cur.execute("UPDATE tasks SET title = ' ' WHERE id = %s", (task_id,))
+        with pytest.raises(errors.CheckViolation):
+            cur.execute("UPDATE tasks SET priority = 'urgent' WHERE id = %s", (task_id,))
+
+
+# --- Users: case-insensitive unique email ----------------------------------------------------
+
+@pytest.mark.parametrize("second", ["same", "upper", "mixed"])
+def test_duplicate_email_is_rejected_also_differing_only_by_case(db, second):
+    local = f"dup-{uuid.uuid4().hex[:8]}"
+    email = f"{local}@example.com"
+    duplicate = {"same": email, "upper": email.upper(), "mixed": f"{local.title()}@Example.COM"}[second]
+    with db.cursor() as cur:
+        new_user(cur, email)
+        with pytest.raises(errors.UniqueViolation):
+            new_user(cur, duplicate)
+
+
+def test_users_without_email_do_not_collide(db):
+    with db.cursor() as cur:
+        new_user(cur)
+        new_user(cur)  # NULLs are distinct under a unique index
+
+
+# --- Timestamps and version -------------------------------------------------------------------
+
+def test_timestamps_are_set_by_the_database_and_an_update_advances_updated_at(db):
+    db.autocommit = False
+    try:
+        with db.cursor() as cur:
+            user_id = new_user(cur)
+            cur.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'clock') "
+                        "RETURNING id, created_at, updated_at, version, now()", (user_id,))
+            task_id, created, updated, version, now = cur.fetchone()
+        db.commit()
+        assert created == updated == now  # the transaction's own clock, not the client's
+        assert created.tzinfo is not None and created.utcoffset() is not None
+        assert version == 1
+
+        time.sleep(0.01)
+        with db.cursor() as cur:
+            cur.execute("UPDATE tasks SET completed = true WHERE id = %s "
+                        "RETURNING created_at, updated_at, version, now()", (task_id,))
+            created_after, updated_after, version_after, now_after = cur.fetchone()
+        db.commit()
+    finally:
+        db.rollback()
+        db.autocommit = True
+    assert created_after == created
+    assert updated_after == now_after and updated_after > updated
+    assert version_after == 2
+
+
+def test_an_update_cannot_forge_the_clock_or_the_version(db):
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        (task_id,) = insert_tasks(cur, user_id, 1)
+        cur.execute("UPDATE tasks SET updated_at = '2000-01-01Z', version = 40 WHERE id = %s "
+                    "RETURNING updated_at > '2020-01-01Z', version", (task_id,))
+        assert cur.fetchone() == (True, 2)
+
+
+def test_user_updated_at_advances_on_update(db):
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        cur.execute("SELECT created_at, updated_at FROM users WHERE id = %s", (user_id,))
+        created, updated = cur.fetchone()
+        assert created == updated and created.tzinfo is not None
+        time.sleep(0.01)
+        cur.execute("UPDATE users SET name = 'Renamed' WHERE id = %s RETURNING created_at, updated_at", (user_id,))
+        created_after, updated_after = cur.fetchone()
+    assert created_after == created and updated_after > updated
+
+
+def test_timestamps_are_timezone_aware_through_the_models(app, db):
+    from service.models import Task, User
+
+    with db.cursor() as cur:
+        user_id = new_user(cur)
+        (task_id,) = insert_tasks(cur, user_id, 1)
+        cur.execute("UPDATE tasks SET due_date = '2030-05-01T12:00:00+02:00' WHERE id = %s", (task_id,))
+    db = app.extensions["database"]
+    db.bind_user(user_id)
+    try:
+        with db.connection_context():
+            task = Task.owned(user_id).where(Task.id == task_id).get()
+            user = User.get_by_id(user_id)
+    finally:
+        db.unbind()
+    for value in (task.created_at, task.updated_at, task.due_date, user.created_at, user.updated_at):
+        assert value.tzinfo is not None and value.utcoffset() is not None, value
+    assert task.due_date.isoformat() == "2030-05-01T10:00:00+00:00"
+    assert task.version == 2 and task.updated_at > task.created_at
+
+
+def test_rows_are_invisible_to_the_app_role_without_a_user(admin_url, database_name, db):
+    with db.cursor() as cur:
+        insert_tasks(cur, new_user(cur), 1)
+    conn = psycopg2.connect(role_url(admin_url, database_name))
+    try:
+        with conn.cursor() as cur:
+            assert rows(cur, "SELECT count(*) FROM tasks") == [(0,)]
+    finally:
+        conn.close()
