@@ -16,8 +16,7 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (user_id, key)
 )""")
     migrator.sql("CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)")
-    admits = ("user_id = NULLIF(current_setting('app.user_id', true), '') "
-              "OR current_setting('app.bypass_rls', true) = 'on'")
+    admits = "user_id = NULLIF(current_setting('app.user_id', true), '') OR rls_bypassed()"
     migrator.sql("ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY")
     migrator.sql("ALTER TABLE idempotency_keys FORCE ROW LEVEL SECURITY")
     migrator.sql(f"CREATE POLICY idempotency_keys_owner ON idempotency_keys "
