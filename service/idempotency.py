@@ -18,8 +18,9 @@ TTL = "24 hours"
 MAX_KEY_LENGTH = 255
 
 
-def _request_hash():
-    digest = hashlib.sha256(request.method.encode() + b" " + request.endpoint.encode() + b"\n")
+def _request_hash(view):
+    # The view, not the URL: both task families share one key space.
+    digest = hashlib.sha256(f"{view.__module__}.{view.__name__}\n".encode())
     digest.update(request.get_data(cache=True))
     return digest.hexdigest()
 
@@ -63,7 +64,7 @@ def idempotent(view):
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise field_error("Idempotency-Key", f"must be 1..{MAX_KEY_LENGTH} characters")
-        request_hash = _request_hash()
+        request_hash = _request_hash(view)
         with database.atomic():
             if not _claim(key, request_hash):
                 return _replay(key, request_hash)
