@@ -172,19 +172,22 @@ class KnownUsers:
     def __init__(self, size=100_000):
         self._ids = OrderedDict()
         self._size = size
+        self._lock = threading.Lock()
 
     def __contains__(self, user_id):
         return user_id in self._ids
 
     def add(self, user_id):
         """Remember `user_id` as provisioned."""
-        self._ids[user_id] = True
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
+        with self._lock:
+            self._ids[user_id] = True
+            while len(self._ids) > self._size:
+                self._ids.popitem(last=False)
 
     def discard(self, user_id):
         """Forget `user_id` (deleted)."""
-        self._ids.pop(user_id, None)
+        with self._lock:
+            self._ids.pop(user_id, None)
 
 
 def unauthorized(detail, token_given):
