@@ -83,8 +83,18 @@ class Task(BaseModel):
 
     @classmethod
     def owned(cls, user_id, *fields):
-        """The tasks of `user_id`: every task query the service makes starts here."""
+        """The tasks of `user_id`: every task read the service makes starts here."""
         return cls.select(*fields).where(cls.user == user_id)
+
+    @classmethod
+    def update_owned(cls, user_id, **changes):
+        """An UPDATE limited to the tasks of `user_id`."""
+        return cls.update(**changes).where(cls.user == user_id)
+
+    @classmethod
+    def delete_owned(cls, user_id):
+        """A DELETE limited to the tasks of `user_id`."""
+        return cls.delete().where(cls.user == user_id)
 
 
 # The columns of a task as the API shows them, in order.

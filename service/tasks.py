@@ -74,11 +74,12 @@ def _changed_or_error(rows, task_id, expected_version):
 
 
 def _write(query, task_id):
-    """Run an owner-scoped UPDATE/DELETE of one task, honouring If-Match; the changed row."""
+    """Run an owner-scoped UPDATE/DELETE (from Task.update_owned/delete_owned) of one task,
+    honouring If-Match; the changed row."""
     if task_id > MAX_ID:
         raise ApiError(404, f"Task {task_id} not found.")
     expected = if_match_version()
-    query = query.where(Task.user == g.user_id, Task.id == task_id)
+    query = query.where(Task.id == task_id)
     if expected is not None:
         query = query.where(Task.version == expected)
     return _changed_or_error(list(query.dicts().execute()), task_id, expected)
@@ -130,7 +131,7 @@ def get(task_id):
 def update(task_id):
     """Change the given fields of a task (PUT behaves as PATCH); 422 when none is given."""
     fields = task_fields(json_body(), creating=False)
-    return task_response(_write(Task.update(**fields).returning(*TASK_FIELDS), task_id))
+    return task_response(_write(Task.update_owned(g.user_id, **fields).returning(*TASK_FIELDS), task_id))
 
 
 @bp.patch("/<int:task_id>/complete")
@@ -138,11 +139,11 @@ def complete(task_id):
     """Toggle a task's completion, or set it with `{"completed": bool}`."""
     wanted = completed_toggle(json_body(required=False))
     value = ~Task.completed if wanted is None else wanted
-    return task_response(_write(Task.update(completed=value).returning(*TASK_FIELDS), task_id))
+    return task_response(_write(Task.update_owned(g.user_id, completed=value).returning(*TASK_FIELDS), task_id))
 
 
 @bp.delete("/<int:task_id>")
 def delete(task_id):
     """Delete a task."""
-    row = _write(Task.delete().returning(Task.id), task_id)
+    row = _write(Task.delete_owned(g.user_id).returning(Task.id), task_id)
     return {"message": f"Task {row['id']} deleted.", "deleted_id": row["id"]}
