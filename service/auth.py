@@ -31,18 +31,22 @@ class InvalidToken(Exception):
 
 
 class JwksKeys:
-    """The JWKS keys, cached by `kid`. An unknown `kid` refreshes the set at most once per
-    `min_refresh` seconds (one fetch at a time), so a rotated key is found at once while a
-    flood of made-up `kid`s cannot become a flood of fetches."""
+    """The JWKS keys, cached by `kid`. An unknown `kid` refreshes the set (one fetch at a time)
+    while the fetch budget allows: `burst` fetches at once, refilled at one per `min_refresh`
+    seconds. So a rotated key is found at once, even moments after the previous fetch (a plain
+    cooldown would reject it), while a flood of made-up `kid`s costs at most `burst` fetches
+    plus one per `min_refresh` seconds."""
 
-    def __init__(self, url, min_refresh=1.0, fetch_timeout=5.0):
+    def __init__(self, url, min_refresh=1.0, fetch_timeout=5.0, burst=3):
         self.url = url
         self.min_refresh = min_refresh
         self.fetch_timeout = fetch_timeout
+        self.burst = burst
         self.fetches = 0
         self._jwks = {}
         self._keys = {}
-        self._fetched_at = None
+        self._budget = float(burst)
+        self._budget_at = time.monotonic()
         self._lock = threading.Lock()
 
     def key(self, kid, algorithm):
@@ -62,16 +66,25 @@ class JwksKeys:
 
     def _refresh_for(self, kid):
         with self._lock:
-            if kid not in self._jwks:
-                due = self._fetched_at is None or time.monotonic() - self._fetched_at >= self.min_refresh
-                if due:
-                    self._fetch()
+            if kid not in self._jwks and self._take_fetch():
+                self._fetch()
             if kid not in self._jwks:
                 raise InvalidToken("the token's signing key is unknown")
             return self._jwks[kid]
 
+    def _take_fetch(self):
+        """Spend one fetch from the budget if there is one (called under the lock)."""
+        if self.min_refresh <= 0:
+            return True
+        now = time.monotonic()
+        self._budget = min(float(self.burst), self._budget + (now - self._budget_at) / self.min_refresh)
+        self._budget_at = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
+
     def _fetch(self):
-        self._fetched_at = time.monotonic()
         self.fetches += 1
         try:
             with urllib.request.urlopen(self.url, timeout=self.fetch_timeout) as response:  # noqa: S310 - URL from config, http(s) only
