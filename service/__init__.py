@@ -5,18 +5,26 @@ g.user_id, scoped connection) -> the view (tasks.py / users.py, queries via the 
 -> errors.py turns anything raised into a problem document -> `finish_request` (log line) ->
 `close_connection` (connection back to the pool, scope dropped).
 """
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask_cors import CORS
 
 from . import auth, cli, docs, health, requests, tasks, users
 from .config import load_config
-from .db import close_connection, init_database
+from .db import close_connection, database, init_database
 from .errors import register_error_handlers
 from .jsonio import OrjsonProvider
 
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CORS_EXPOSED = ["ETag", "Location", "X-Request-ID", "Retry-After", "Idempotent-Replayed",
                 "Content-Disposition"]
+
+
+def use_app_database():
+    """Point the module-level database proxy at this app's pool. One app per process is the
+    norm; this keeps a second app (tests, tools) from serving requests on the other's pool."""
+    db = current_app.extensions["database"]
+    if database.obj is not db:
+        database.initialize(db)
 
 
 def create_app(config=None, database_url=None):
@@ -31,6 +39,7 @@ def create_app(config=None, database_url=None):
     requests.configure_logging(config)
     cli.register(app)
 
+    app.before_request(use_app_database)
     app.before_request(requests.start_request)
     app.after_request(requests.finish_request)
     app.teardown_request(close_connection)
