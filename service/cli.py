@@ -1,5 +1,175 @@
-"""Flask CLI commands (`flask --app wsgi ...`): filled in by the operations issue."""
+"""Operator commands: `flask --app wsgi seed | seed-bulk | token | export | import` (each has --help).
+
+They run against the database the service uses (DATABASE_URL, else the embedded PostgreSQL), on
+every user's rows at once: row-level security is lifted for their transaction (see bulk.py).
+A failure prints one line and exits non-zero; a command that fails changes nothing.
+"""
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import click
+import jwt
+import peewee
+import psycopg2
+from flask import current_app
+
+from . import seeding, transfer
+
+
+def _database():
+    return current_app.extensions["database"]
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """Turn database and transfer errors into one clear line (click prints it, exit 1)."""
+    try:
+        yield
+    except transfer.TransferError as error:
+        raise click.ClickException(str(error)) from None
+    except (peewee.DatabaseError, peewee.InterfaceError, psycopg2.Error) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise click.ClickException(f"database error: {message}") from None
+
+
+def _progress(length, label):
+    """A progress bar on stderr (stdout stays clean for `export -`)."""
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True,
+                             show_percent=True, show_eta=True)
+
+
+@click.command("seed")
+def seed_command():
+    """Add demo data: users demo-alice and demo-bob with 10 tasks. Re-runnable: adds only what is missing.
+
+    Then try: flask --app wsgi token demo-alice
+    """
+    with _one_line_errors():
+        users, tasks = seeding.seed_demo(_database())
+    click.echo(f"Seeded {users} users and {tasks} tasks "
+               f"({len(seeding.DEMO_USERS) - users} users and {len(seeding.DEMO_TASKS) - tasks} tasks were there).")
+    click.echo("Users: " + ", ".join(user_id for user_id, _, _ in seeding.DEMO_USERS))
+
+
+@click.command("seed-bulk")
+@click.option("--users", type=click.IntRange(0), default=1000, show_default=True,
+              help="How many users to create (ids PREFIX-00001, PREFIX-00002, ...).")
+@click.option("--tasks-per-user", type=click.IntRange(0), default=100, show_default=True,
+              help="Tasks for each of those users.")
+@click.option("--heavy-user-tasks", type=click.IntRange(0), default=0, show_default=True,
+              help="Also create one user PREFIX-heavy holding this many tasks.")
+@click.option("--prefix", default="bench-user", show_default=True,
+              help="User id prefix; ids are PREFIX-NNNNN and PREFIX-heavy.")
+@click.option("--replace", is_flag=True,
+              help="First delete the users under PREFIX (and, by cascade, their tasks).")
+@click.option("--seed", "random_seed", type=int, default=1, show_default=True,
+              help="Random seed: the same seed gives the same titles, priorities and dates.")
+def seed_bulk_command(users, tasks_per_user, heavy_user_tasks, prefix, replace, random_seed):
+    """Bulk data for benchmarks, written by COPY in one transaction.
+
+    Example: flask --app wsgi seed-bulk --users 10000 --tasks-per-user 100 --heavy-user-tasks 100000
+    """
+    db = _database()
+    started = time.perf_counter()
+    with _one_line_errors():
+        existing = seeding.count_bulk_users(db, prefix)
+        if existing and not replace:
+            raise click.ClickException(
+                f"{existing} users with ids {prefix}-* exist already; pass --replace to re-create "
+                "them, or --prefix to add others")
+        with _progress(users * tasks_per_user + heavy_user_tasks, "Seeding tasks") as bar:
+            added_users, added_tasks = seeding.seed_bulk(
+                db, users, tasks_per_user, heavy_tasks=heavy_user_tasks, prefix=prefix,
+                replace=replace, seed=random_seed, progress=bar.update)
+    elapsed = time.perf_counter() - started
+    click.echo(f"Created {added_users} users and {added_tasks} tasks in {elapsed:.1f} s "
+               f"(users {seeding.bulk_user_id(prefix, 1)} .. {seeding.bulk_user_id(prefix, max(users, 1))}"
+               + (f", {seeding.heavy_user_id(prefix)}" if heavy_user_tasks else "") + ").")
+
+
+@click.command("token")
+@click.argument("user_id")
+@click.option("--email", help="The token's email claim (used when the user is first provisioned).")
+@click.option("--name", help="The token's name claim.")
+@click.option("--ttl", type=click.IntRange(1), default=3600, show_default=True,
+              help="Seconds until the token expires.")
+def token_command(user_id, email, name, ttl):
+    """Print a development token for USER_ID: HS256, signed with BETTER_AUTH_SECRET.
+
+    Use it as: curl -H "Authorization: Bearer $TOKEN" http://localhost:8000/api/tasks
+    """
+    config = current_app.config["TODO_CONFIG"]
+    if not config.better_auth_secret:
+        raise click.ClickException(
+            "BETTER_AUTH_SECRET is not set, so there is no key to sign with; set it in the "
+            "environment or .env (scripts/run writes a development one) - at least 32 bytes")
+    if not user_id.strip() or len(user_id) > 255:
+        raise click.BadParameter("must be 1..255 characters", param_hint="USER_ID")
+    now = int(time.time())
+    claims = {"sub": user_id, "iat": now, "exp": now + ttl}
+    if email:
+        claims["email"] = email
+    if name:
+        claims["name"] = name
+    # HS tokens are checked against iss/aud only when the service is configured with them.
+    if config.jwt_issuer:
+        claims["iss"] = config.jwt_issuer
+    if config.jwt_audience:
+        claims["aud"] = config.jwt_audience
+    click.echo(jwt.encode(claims, config.better_auth_secret, algorithm="HS256"))
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def export_command(file):
+    """Write all users and tasks to FILE as JSON Lines ("-" for stdout).
+
+    Ids, versions, timestamps and the next task id are kept; read back with `import`.
+    """
+    db = _database()
+    with _one_line_errors(), click.open_file(file, "w", encoding="utf-8", atomic=file != "-") as out:
+        bar = None
+
+        def start(users, tasks):
+            nonlocal bar
+            bar = _progress(users + tasks, "Exporting").__enter__()
+
+        try:
+            users, tasks = transfer.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    click.echo(f"Exported {users} users and {tasks} tasks to {file}.", err=file == "-")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--merge", is_flag=True,
+              help="Import into a database that already holds data: rows whose id exists are kept and skipped.")
+def import_command(file, merge):
+    """Load users and tasks from a JSON Lines FILE written by `export`, in one transaction.
+
+    Refuses a database that already holds data unless --merge. A malformed line stops the
+    import with its line number and leaves the database unchanged.
+    """
+    db = _database()
+    size = Path(file).stat().st_size if file != "-" else 0
+    with _one_line_errors(), click.open_file(file, "rb") as stream, \
+            _progress(size, "Importing") as bar:
+        counts = transfer.import_data(db, stream, merge=merge, progress=bar.update)
+    skipped = ""
+    if counts["users_skipped"] or counts["tasks_skipped"]:
+        skipped = f" (kept {counts['users_skipped']} users and {counts['tasks_skipped']} tasks that existed)"
+    click.echo(f"Imported {counts['users']} users and {counts['tasks']} tasks{skipped}; "
+               f"the next task id is {counts['next_task_id']}.")
+
+
+COMMANDS = (seed_command, seed_bulk_command, token_command, export_command, import_command)
 
 
 def register(app):
     """Add the service's commands to `app.cli`."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

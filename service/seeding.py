@@ -1,0 +1,144 @@
+"""Demo data for a newcomer (`seed`) and bulk data for benchmarks (`seed-bulk`)."""
+import random
+
+from .bulk import admin_transaction, copy_lines
+
+DEMO_USERS = (
+    ("demo-alice", "alice@example.com", "Alice Demo"),
+    ("demo-bob", "bob@example.com", "Bob Demo"),
+)
+# (user id, title, description, completed, priority, due in days or None)
+DEMO_TASKS = (
+    ("demo-alice", "Buy groceries", "Milk, eggs, bread", False, "medium", 1),
+    ("demo-alice", "Write the quarterly report", None, False, "high", 3),
+    ("demo-alice", "Book dentist appointment", None, True, "low", None),
+    ("demo-alice", "Renew passport", "Photos first", False, "high", 14),
+    ("demo-alice", "Water the plants", None, True, "low", None),
+    ("demo-bob", "Fix the bike", "Rear brake squeaks", False, "medium", 7),
+    ("demo-bob", "Call mum", None, False, "high", 0),
+    ("demo-bob", "Read 'The Pragmatic Programmer'", None, False, "low", None),
+    ("demo-bob", "File taxes", "Deadline!", False, "high", 30),
+    ("demo-bob", "Clean the garage", None, True, "medium", None),
+)
+
+
+def seed_demo(db):
+    """Insert the demo users and tasks that are missing; returns (users added, tasks added).
+
+    A task counts as present when its owner already has a task with the same title, so running
+    this again adds nothing.
+    """
+    users_added = tasks_added = 0
+    with admin_transaction(db) as cursor:
+        for user_id, email, name in DEMO_USERS:
+            cursor.execute("INSERT INTO users (id, email, name) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (id) DO NOTHING", (user_id, email, name))
+            users_added += cursor.rowcount
+        for user_id, title, description, completed, priority, due_days in DEMO_TASKS:
+            cursor.execute(
+                "INSERT INTO tasks (user_id, title, description, completed, priority, due_date) "
+                "SELECT %s, %s, %s, %s, %s, date_trunc('hour', now()) + %s * interval '1 day' "
+                "WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE user_id = %s AND title = %s)",
+                (user_id, title, description, completed, priority, due_days, user_id, title))
+            tasks_added += cursor.rowcount
+    return users_added, tasks_added
+
+
+# Bulk data ---------------------------------------------------------------------------------
+
+VERBS = ("Buy", "Write", "Call", "Fix", "Plan", "Review", "Clean", "Email", "Book", "Read",
+         "Prepare", "Check", "Update", "Pay", "Schedule", "Organise", "Test", "Ship")
+NOUNS = ("groceries", "report", "dentist", "bike", "budget", "slides", "garage", "invoice",
+         "flights", "contract", "newsletter", "backlog", "garden", "taxes", "release", "car",
+         "meeting notes", "birthday gift", "insurance", "blog post")
+PRIORITIES = ("low", "medium", "medium", "high")
+SPREAD_SECONDS = 365 * 86400  # created_at values spread over the past year
+CHUNK_TASKS = 50_000
+
+
+def bulk_user_id(prefix, number):
+    """The id of bulk user `number` (1-based): predictable, so a benchmark can mint tokens."""
+    return f"{prefix}-{number:05d}"
+
+
+def heavy_user_id(prefix):
+    """The id of the one user holding `--heavy-user-tasks` tasks."""
+    return f"{prefix}-heavy"
+
+
+def count_bulk_users(db, prefix):
+    """How many users with ids under `prefix-` exist."""
+    with admin_transaction(db) as cursor:
+        cursor.execute("SELECT count(*) FROM users WHERE starts_with(id, %s)", (prefix + "-",))
+        return cursor.fetchone()[0]
+
+
+def _task_lines(rng, user_id, count):
+    """COPY lines for `count` tasks of `user_id`, oldest first so ids and created_at agree."""
+    step = SPREAD_SECONDS // max(count, 1)
+    for number in range(count):
+        title = f"{rng.choice(VERBS)} {rng.choice(NOUNS)} #{number + 1}"
+        description = f"Bulk task {number + 1} of {user_id}" if rng.random() < 0.3 else r"\N"
+        completed = "t" if rng.random() < 0.3 else "f"
+        due = str(rng.randint(-720, 2160)) if rng.random() < 0.5 else r"\N"
+        age = SPREAD_SECONDS - number * step - rng.randrange(max(step, 1))
+        yield (f"{user_id}\t{title}\t{description}\t{completed}\t{rng.choice(PRIORITIES)}"
+               f"\t{due}\t{max(age, 0)}\n")
+
+
+def _chunks(plan):
+    """Group [(user_id, task count)] into chunks of about CHUNK_TASKS tasks: (chunk, tasks in it)."""
+    chunk, size = [], 0
+    for user_id, count in plan:
+        chunk.append((user_id, count))
+        size += count
+        if size >= CHUNK_TASKS:
+            yield chunk, size
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, size
+
+
+def seed_bulk(db, users, tasks_per_user, heavy_tasks=0, prefix="bench-user", replace=False,
+              seed=1, progress=None):
+    """Create `users` users (ids prefix-00001...) with `tasks_per_user` tasks each, plus one user
+    prefix-heavy with `heavy_tasks` tasks when asked; all in one transaction.
+
+    `replace` first deletes the users under the prefix (their tasks go by cascade). `progress`
+    is called with the number of tasks written after each chunk. Returns (users, tasks) added.
+    Task ids come from the identity column, so the sequence ends past them.
+    """
+    rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
+    plan = [(bulk_user_id(prefix, n), tasks_per_user) for n in range(1, users + 1)]
+    if heavy_tasks:
+        plan.append((heavy_user_id(prefix), heavy_tasks))
+    with admin_transaction(db) as cursor:
+        if replace:
+            cursor.execute("DELETE FROM users WHERE starts_with(id, %s)", (prefix + "-",))
+        cursor.execute("CREATE TEMP TABLE seed_users (id text, email text, name text) ON COMMIT DROP")
+        copy_lines(cursor, "seed_users", ("id", "email", "name"),
+                   (f"{uid}\t{uid}@bench.example.com\tBench {uid}\n" for uid, _ in plan))
+        cursor.execute("INSERT INTO users (id, email, name) SELECT id, email, name FROM seed_users")
+        cursor.execute("CREATE TEMP TABLE seed_tasks (user_id text, title text, description text, "
+                       "completed boolean, priority text, due_in_hours integer, age_seconds integer) "
+                       "ON COMMIT DROP")
+        total = 0
+        for chunk, size in _chunks(plan):
+            lines = (line for user_id, count in chunk for line in _task_lines(rng, user_id, count))
+            copy_lines(cursor, "seed_tasks", ("user_id", "title", "description", "completed",
+                                              "priority", "due_in_hours", "age_seconds"), lines)
+            # created_at = updated_at, as for a task created then; the trigger only fires on UPDATE.
+            cursor.execute(
+                "INSERT INTO tasks (user_id, title, description, completed, priority, due_date, "
+                "created_at, updated_at) "
+                "SELECT user_id, title, description, completed, priority, "
+                "date_trunc('hour', now()) + due_in_hours * interval '1 hour', "
+                "now() - age_seconds * interval '1 second', now() - age_seconds * interval '1 second' "
+                "FROM seed_tasks")
+            cursor.execute("TRUNCATE seed_tasks")
+            total += size
+            if progress:
+                progress(size)
+        cursor.execute("ANALYZE users")
+        cursor.execute("ANALYZE tasks")
+    return len(plan), total
