@@ -7,6 +7,7 @@ message as one implicit transaction, so a transaction-local setting covers the s
 never outlives it); inside `atomic()` the settings ride along with `BEGIN`. Row-level security
 policies read `app.user_id`, so a query that forgot its owner condition still sees one user only.
 """
+import select
 import threading
 import time
 from urllib.parse import urlparse
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 import peewee
 from peewee import DatabaseProxy
 from playhouse.pool import PooledPostgresqlDatabase
+from psycopg2.extensions import parse_dsn
 
 from . import embedded
 
@@ -76,7 +78,13 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         if conn.closed:
             return True
         if returned_at is not None and time.monotonic() - returned_at < self._probe_idle_after:
-            return self._adapter.txn_status(conn) == self._adapter.txn_unknown
+            if self._adapter.txn_status(conn) == self._adapter.txn_unknown:
+                return True
+            # A server that went away (restart, failover, terminated backend) leaves the socket
+            # readable: its goodbye message or EOF. A healthy idle connection has nothing to
+            # say, so one poll (no round trip) tells them apart; when in doubt, probe.
+            if not _readable(conn):
+                return False
         return super()._is_closed(conn)
 
     def _close(self, conn, close_conn=False):
@@ -88,6 +96,16 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         return super()._close_raw(conn)
 
 
+def _readable(conn):
+    """True when the connection's socket has data (or EOF) waiting, without blocking."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 def resolve_database_url(config):
     """The URL this process uses: DATABASE_URL, or the embedded server's when it is unset."""
     if config.database_url:
@@ -96,22 +114,31 @@ def resolve_database_url(config):
 
 
 def _libpq_url(url):
+    """`url` spelled for libpq, and its password apart (as a connect keyword), so that whatever
+    prints the database's name (pw_migrate prints "Migrating <database>") never shows it."""
     # postgres:// (Heroku) and postgresql+pool:// (playhouse.db_url) are spelled
     # postgresql:// for libpq; the pool settings come from the environment instead.
-    parsed = urlparse(url)
-    return parsed._replace(scheme="postgresql").geturl()
+    parsed = urlparse(url)._replace(scheme="postgresql")
+    if not parsed.password:
+        return parsed.geturl(), {}
+    password = parse_dsn(parsed.geturl())["password"]  # percent-decoded, as libpq reads it
+    userinfo, _, hostinfo = parsed.netloc.rpartition("@")
+    netloc = f"{userinfo.split(':', 1)[0]}@{hostinfo}"
+    return parsed._replace(netloc=netloc).geturl(), {"password": password}
 
 
 def make_database(config, url=None):
     """A pooled, scoped database for `config` (connections open lazily, never at import)."""
+    libpq_url, secret = _libpq_url(url or resolve_database_url(config))
     return ScopedPostgresqlDatabase(
-        _libpq_url(url or resolve_database_url(config)),
+        libpq_url,
         max_connections=config.pool_size,
         timeout=config.pool_timeout or None,
         stale_timeout=config.pool_stale_timeout,
         statement_timeout_ms=config.statement_timeout_ms,
         connect_timeout=config.connect_timeout,
         application_name="todo-service",
+        **secret,
     )
 
 
