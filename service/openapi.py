@@ -40,7 +40,7 @@ def _schemas():
     priority = {"type": "string", "enum": list(PRIORITIES), "default": "medium",
                 "description": "Importance; sorting by priority orders low < medium < high."}
     due_date_in = {
-        "type": ["string", "null"], "format": "date-time",
+        "type": ["string", "null"], "format": "date-time", "examples": ["2026-12-01T09:00:00Z"],
         "description": "ISO-8601. A date alone (2026-12-01) means midnight UTC; a date-time "
                        "without an offset is taken as UTC; null clears it.",
     }
@@ -49,7 +49,7 @@ def _schemas():
                   "description": f"Trimmed, then 1..{TITLE_MAX} characters (no NUL).",
                   "examples": ["Buy milk"]},
         "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX,
-                        "pattern": NO_NUL,
+                        "pattern": NO_NUL, "examples": ["Semi-skimmed, 2 litres"],
                         "description": f"Up to {DESCRIPTION_MAX} characters (no NUL), or null."},
         "completed": {"type": "boolean", "default": False},
         "priority": priority,
@@ -114,6 +114,7 @@ def _schemas():
         "UserCreate": {
             "type": "object",
             "properties": {"name": {"type": ["string", "null"], "pattern": TRIMMED_NAME,
+                                    "examples": ["Ada Lovelace"],
                                     "description": f"Trimmed, up to {NAME_MAX} characters; "
                                                    "blank or null clears it."}},
             "description": "Optional. The email always comes from the token; other keys are "
@@ -123,9 +124,11 @@ def _schemas():
             "type": "object",
             "properties": {
                 "name": {"type": ["string", "null"], "pattern": TRIMMED_NAME,
+                         "examples": ["Ada Lovelace"],
                          "description": f"Trimmed, up to {NAME_MAX} characters; blank or null "
                                         "clears it."},
                 "email": {"type": ["string", "null"], "pattern": EMAIL_OR_BLANK,
+                          "examples": ["ada@example.com"],
                           "description": "A valid address, unique across users "
                                          "(case-insensitively; 409 on a clash); blank or null "
                                          "clears it."},
@@ -152,7 +155,7 @@ def _schemas():
             "description": "RFC 9457 problem details.",
             "properties": {
                 "type": {"type": "string", "format": "uri-reference", "examples": ["about:blank"]},
-                "title": {"type": "string", "examples": ["Unprocessable Content"]},
+                "title": {"type": "string", "description": "The status's name."},
                 "status": {"type": "integer", "minimum": 400, "maximum": 599},
                 "detail": {"type": "string", "description": "What went wrong, for a person. "
                                                             "A 500 names the request id."},
