@@ -78,6 +78,12 @@ def _string(body, field, errors, *, max_length, nullable, strip=False, min_lengt
     if "\x00" in value:
         errors.append({"field": field, "message": "must not contain NUL characters"})
         return None
+    if not value.isascii():
+        try:  # JSON can spell lone surrogates (\ud800), which UTF-8 and PostgreSQL cannot hold
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            errors.append({"field": field, "message": "must not contain lone surrogates"})
+            return None
     if strip:
         value = value.strip()
     if len(value) < min_length:
@@ -101,7 +107,11 @@ def parse_datetime(value):
         parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if not 1 <= parsed.astimezone(UTC).year <= 9999:
+    try:
+        in_range = 1 <= parsed.astimezone(UTC).year <= 9999
+    except OverflowError:  # an offset pushing year 1 or 9999 past the calendar's ends
+        in_range = False
+    if not in_range:
         raise ValueError("out of range")
     return parsed
 
