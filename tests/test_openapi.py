@@ -172,3 +172,15 @@ def test_task_update_needs_one_known_field(document):
     schema = schema_validator(document, "TaskUpdate")
     assert not schema.is_valid({"unknown": 1})
     assert schema.is_valid({"completed": True, "unknown": 1})
+
+
+@pytest.mark.parametrize("body", [
+    '{"title": "\\ud800"}',  # a lone surrogate: JSON can spell it, UTF-8 cannot hold it
+    '{"title": "ok", "description": "x \\udfff"}',
+    '{"title": "ok", "due_date": "0001-01-01T00:00:00+01:00"}',  # before year 1 in UTC
+    '{"title": "ok", "due_date": "9999-12-31T23:59:59-01:00"}',  # after year 9999 in UTC
+])
+def test_values_a_fuzzer_may_send_are_422_not_500(alice, body):
+    response = alice.post("/api/tasks", data=body, content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
