@@ -14,6 +14,7 @@ import jwt
 import peewee
 import psycopg2
 from flask import current_app
+from flask.cli import with_appcontext
 
 from . import seeding, transfer
 
@@ -41,6 +42,7 @@ def _progress(length, label):
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command():
     """Add demo data: users demo-alice and demo-bob with 10 tasks. Re-runnable: adds only what is missing.
 
@@ -54,6 +56,7 @@ def seed_command():
 
 
 @click.command("seed-bulk")
+@with_appcontext
 @click.option("--users", type=click.IntRange(0), default=1000, show_default=True,
               help="How many users to create (ids PREFIX-00001, PREFIX-00002, ...).")
 @click.option("--tasks-per-user", type=click.IntRange(0), default=100, show_default=True,
@@ -90,6 +93,7 @@ def seed_bulk_command(users, tasks_per_user, heavy_user_tasks, prefix, replace, 
 
 
 @click.command("token")
+@with_appcontext
 @click.argument("user_id")
 @click.option("--email", help="The token's email claim (used when the user is first provisioned).")
 @click.option("--name", help="The token's name claim.")
@@ -121,30 +125,50 @@ def token_command(user_id, email, name, ttl):
     click.echo(jwt.encode(claims, config.better_auth_secret, algorithm="HS256"))
 
 
+@contextlib.contextmanager
+def _output(file):
+    """A text stream to FILE that appears only when the block succeeds ("-": stdout)."""
+    if file == "-":
+        yield sys.stdout
+        return
+    target = Path(file)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            yield out
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 @click.command("export")
+@with_appcontext
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 def export_command(file):
     """Write all users and tasks to FILE as JSON Lines ("-" for stdout).
 
-    Ids, versions, timestamps and the next task id are kept; read back with `import`.
+    Ids, versions, timestamps and the next task id are kept; read back with `import`. FILE
+    appears only when the export succeeded.
     """
     db = _database()
-    with _one_line_errors(), click.open_file(file, "w", encoding="utf-8", atomic=file != "-") as out:
-        bar = None
+    bar = None
 
-        def start(users, tasks):
-            nonlocal bar
-            bar = _progress(users + tasks, "Exporting").__enter__()
+    def start(users, tasks):
+        nonlocal bar
+        bar = _progress(users + tasks, "Exporting")
+        bar.__enter__()
 
-        try:
+    try:
+        with _one_line_errors(), _output(file) as out:
             users, tasks = transfer.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     click.echo(f"Exported {users} users and {tasks} tasks to {file}.", err=file == "-")
 
 
 @click.command("import")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--merge", is_flag=True,
               help="Import into a database that already holds data: rows whose id exists are kept and skipped.")
