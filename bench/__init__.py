@@ -1,0 +1,1 @@
+"""The benchmark: the service against a thin reference app and pgbench, in one run (see README.md)."""

@@ -1,0 +1,164 @@
+"""Turning a run's results into the printed table, the ratio lines, docs/benchmarks.md's tables
+and docs/benchmarks.png."""
+import json
+import re
+import runpy
+
+from .paths import PROJECT
+
+LABELS = {"list": "list, first page (limit 20)", "heavy_first": "heavy user, page 1",
+          "heavy_page500": "heavy user, page 500 (cursor)", "get": "get one",
+          "toggle": "toggle complete", "create": "create"}
+# (scenario, least service/reference req/s ratio) from the performance issue.
+RPS_TARGETS = (("list", 0.9), ("create", 0.85), ("toggle", 0.85))
+HEAVY_TARGET, P99_TARGET, MEMORY_TARGET = 1.5, 2.0, 1.3
+SCALE_TARGET = 0.2
+
+
+def gunicorn_settings():
+    """The settings both HTTP targets run under (from gunicorn.conf.py)."""
+    conf = runpy.run_path(str(PROJECT / "gunicorn.conf.py"))
+    return {key: conf[key] for key in ("workers", "worker_class", "threads", "preload_app")
+            if key in conf}
+
+
+def _ratio(a, b):
+    return round(a / b, 3) if b else None
+
+
+def ratios(results):
+    """The issue's targets, measured: each as (value, limit, ok)."""
+    median = results["median"]
+    out = {}
+    for scenario, least in RPS_TARGETS:
+        if scenario in median:
+            value = _ratio(median[scenario]["service"]["rps"], median[scenario]["reference"]["rps"])
+            out[f"{scenario} req/s service/reference"] = (value, f">= {least}", value >= least)
+    for scenario in ("get", "heavy_first", "heavy_page500"):
+        if scenario in median:
+            value = _ratio(median[scenario]["service"]["rps"], median[scenario]["reference"]["rps"])
+            out[f"{scenario} req/s service/reference"] = (value, "(no target)", True)
+    if "heavy_first" in median and "heavy_page500" in median:
+        value = _ratio(median["heavy_page500"]["service"]["p50_us"], median["heavy_first"]["service"]["p50_us"])
+        out["heavy page 500 / page 1 p50 latency (service)"] = (value, f"<= {HEAVY_TARGET}", value <= HEAVY_TARGET)
+    worst = max(((_ratio(m["service"]["p99_us"], m["reference"]["p99_us"]), s) for s, m in median.items()),
+                default=None)
+    if worst:
+        out[f"p99 service/reference, worst scenario ({worst[1]})"] = (worst[0], f"<= {P99_TARGET}",
+                                                                      worst[0] <= P99_TARGET)
+    memory = results.get("memory")
+    if memory:
+        value = _ratio(memory["service"]["peak_rss_mib"], memory["reference"]["peak_rss_mib"])
+        out["peak RSS per worker service/reference"] = (value, f"<= {MEMORY_TARGET}", value <= MEMORY_TARGET)
+    return out
+
+
+def scale_spread(results):
+    """The largest p50 latency deviation from the smallest table's, as a fraction."""
+    median = results["median"]
+    base = median[min(median, key=int)]["p50_us"]
+    return max(abs(m["p50_us"] - base) / base for m in median.values())
+
+
+def _ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def main_table(results):
+    lines = ["| scenario | target | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|--:|--:|--:|--:|"]
+    for scenario, by_target in results["median"].items():
+        for target, m in by_target.items():
+            lines.append(f"| {LABELS[scenario]} | {target} | {m['rps']:.0f} | {_ms(m['p50_us'])} | "
+                         f"{_ms(m['p99_us'])} | {m['non_2xx']} |")
+    memory = results.get("memory") or {}
+    if memory:
+        lines += ["", "| worker memory | peak RSS MiB (largest worker) | mean of workers' peaks MiB |",
+                  "|---|--:|--:|"]
+        lines += [f"| {name} | {m['peak_rss_mib']} | {m['mean_peak_rss_mib']} |" for name, m in memory.items()]
+    lines += ["", "| target (issue 6) | measured | limit | |", "|---|--:|--:|---|"]
+    lines += [f"| {name} | {value} | {limit} | {'ok' if ok else 'MISSED'} |"
+              for name, (value, limit, ok) in results["ratios"].items()]
+    return "\n".join(lines)
+
+
+def scale_table(results):
+    median = results["median"]
+    base = median[min(median, key=int)]["p50_us"]
+    lines = ["| tasks in the table | users | req/s | p50 ms | p99 ms | p50 vs 10k |", "|--:|--:|--:|--:|--:|--:|"]
+    for users, m in sorted(median.items(), key=lambda item: int(item[0])):
+        lines.append(f"| {int(users) * 100:,} | {int(users):,} | {m['rps']:.0f} | {_ms(m['p50_us'])} | "
+                     f"{_ms(m['p99_us'])} | {100 * (m['p50_us'] - base) / base:+.1f}% |")
+    return "\n".join(lines)
+
+
+def render(results):
+    """What the run prints: the table, then the ratios as the last lines."""
+    header = (f"settings: {json.dumps(results['settings'])}\n")
+    if results["kind"] == "scale":
+        spread = scale_spread(results)
+        return (header + scale_table(results) + "\n\n"
+                + f"RATIO list p50 latency spread across 10k/100k/1M tasks: {100 * spread:.1f}% "
+                + f"(limit {100 * SCALE_TARGET:.0f}%) {'ok' if spread <= SCALE_TARGET else 'MISSED'}")
+    table = main_table(results).split("\n\n| target (issue 6)")[0]
+    lines = [header + table, ""]
+    lines += [f"RATIO {name:<52} {value!s:>6}  {limit:<11} {'ok' if ok else 'MISSED'}"
+              for name, (value, limit, ok) in results["ratios"].items()]
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """req/s and p99 per scenario, service against the references."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    median = results["median"]
+    scenarios = list(median)
+    targets = ("service", "reference", "pgbench")
+    colors = {"service": "#2b6cb0", "reference": "#a0aec0", "pgbench": "#68d391"}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.27
+    for panel, (key, title, scale) in enumerate((("rps", "requests per second (higher is better)", 1),
+                                                  ("p99_us", "p99 latency, ms (lower is better)", 1000))):
+        ax = axes[panel]
+        for i, target in enumerate(targets):
+            values = [median[s][target][key] / scale if target in median[s] else 0 for s in scenarios]
+            bars = ax.bar([x + (i - 1) * width for x in range(len(scenarios))], values, width,
+                          label=target, color=colors[target])
+            ax.bar_label(bars, fmt="%.0f" if key == "rps" else "%.1f", fontsize=6, rotation=90, padding=2)
+        ax.set_xticks(range(len(scenarios)), [s.replace("_", "\n") for s in scenarios], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"todo service vs thin reference vs pgbench ({results['finished']}, median of "
+                 f"{results['settings']['repetitions']} x {results['settings']['duration_s']} s)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _replace_section(text, name, body):
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        return text + f"\n<!-- {name}:start -->\n{body}\n<!-- {name}:end -->\n"
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def update_docs(results, docs):
+    """Write the latest figures into docs/benchmarks.md (between markers), the raw results
+    beside it, and the plot."""
+    page = docs / "benchmarks.md"
+    text = page.read_text() if page.exists() else "# Benchmarks\n"
+    stamp = f"Measured {results['finished']}; settings `{json.dumps(results['settings'])}`.\n\n"
+    if results["kind"] == "scale":
+        (docs / "benchmarks-scale.json").write_text(json.dumps(results, indent=1) + "\n")
+        spread = scale_spread(results)
+        body = (stamp + scale_table(results) + f"\n\nLargest p50 deviation from the 10k-task table: "
+                f"{100 * spread:.1f}% (limit {100 * SCALE_TARGET:.0f}%).")
+        text = _replace_section(text, "scale", body)
+    else:
+        (docs / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
+        plot(results, docs / "benchmarks.png")
+        text = _replace_section(text, "results", stamp + main_table(results))
+    page.write_text(text)

@@ -1,0 +1,103 @@
+"""The HTTP targets: the service and the thin reference, each under gunicorn with the project's
+gunicorn.conf.py (same workers, same worker class), on loopback ports; and a sampler of their
+workers' memory."""
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import psutil
+
+from .paths import OUT, PROJECT, VENV_BIN
+
+APPS = {"service": "wsgi:app", "reference": "bench.reference_app:app"}
+
+
+class Server:
+    """One gunicorn master serving `app` on 127.0.0.1:`port`."""
+
+    def __init__(self, name, app, port, env):
+        self.name, self.app, self.port, self.env = name, app, port, env
+        self.process = None
+        self.log_path = OUT / f"{name}.log"
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=60):
+        env = {**os.environ, **self.env, "PORT": str(self.port)}
+        log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+             # several masters run at once here: no shared control socket in ~/.gunicorn
+             "--no-control-socket", self.app], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.base + "/health", timeout=2) as response:  # noqa: S310 - loopback http
+                    if response.status == 200:
+                        return self
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer /health within {timeout}s")
+
+    def workers(self):
+        """The worker processes (the master's children)."""
+        try:
+            return psutil.Process(self.process.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class MemorySampler:
+    """Samples every worker's resident set size while running; keeps each worker's peak."""
+
+    def __init__(self, servers, interval=0.25):
+        self.servers = servers
+        self.interval = interval
+        self.peaks = {server.name: {} for server in servers}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.is_set():
+            for server in self.servers:
+                for worker in server.workers():
+                    with contextlib.suppress(psutil.Error):
+                        rss = worker.memory_info().rss
+                        peaks = self.peaks[server.name]
+                        peaks[worker.pid] = max(peaks.get(worker.pid, 0), rss)
+            self._stop.wait(self.interval)
+
+    def summary(self):
+        """Per server: the largest worker peak and the mean of the workers' peaks, in MiB."""
+        result = {}
+        for name, peaks in self.peaks.items():
+            values = list(peaks.values()) or [0]
+            result[name] = {"peak_rss_mib": round(max(values) / 2**20, 1),
+                            "mean_peak_rss_mib": round(sum(values) / len(values) / 2**20, 1),
+                            "workers_seen": len(peaks)}
+        return result

@@ -1,0 +1,68 @@
+-- One wrk script for every scenario; the harness (bench/harness.py) sets the environment:
+--   BENCH_SCENARIO  list | heavy_first | heavy_page500 | create | toggle | get
+--   BENCH_TOKENS    file of "<token> <task id>" lines, one per benchmark user (1,000 users)
+--   BENCH_HEAVY     file holding the heavy user's token (heavy_* scenarios)
+--   BENCH_CURSOR    the cursor of the heavy user's page 500 (heavy_page500)
+-- Each request picks a random line, so a random user (and one of that user's tasks).
+local scenario = os.getenv("BENCH_SCENARIO")
+local tokens, task_ids = {}, {}
+local heavy_token, cursor = nil, os.getenv("BENCH_CURSOR")
+local thread_no = 0
+
+local function read_lines(path)
+  local lines = {}
+  for line in io.lines(path) do
+    if line ~= "" then lines[#lines + 1] = line end
+  end
+  return lines
+end
+
+function setup(thread)
+  thread_no = thread_no + 1
+  thread:set("thread_no", thread_no)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_no or 0) + math.floor(os.clock() * 1000000))
+  for _, line in ipairs(read_lines(os.getenv("BENCH_TOKENS"))) do
+    local token, task_id = line:match("^(%S+)%s+(%d+)$")
+    tokens[#tokens + 1] = token
+    task_ids[#task_ids + 1] = task_id
+  end
+  local heavy = os.getenv("BENCH_HEAVY")
+  if heavy and heavy ~= "" then heavy_token = read_lines(heavy)[1] end
+end
+
+local json_headers = {["Content-Type"] = "application/json"}
+
+function request()
+  local i = math.random(#tokens)
+  if scenario == "list" then
+    return wrk.format("GET", "/api/tasks?limit=20", {["Authorization"] = "Bearer " .. tokens[i]})
+  elseif scenario == "heavy_first" then
+    return wrk.format("GET", "/api/tasks?limit=20", {["Authorization"] = "Bearer " .. heavy_token})
+  elseif scenario == "heavy_page500" then
+    return wrk.format("GET", "/api/tasks?limit=20&cursor=" .. cursor,
+                      {["Authorization"] = "Bearer " .. heavy_token})
+  elseif scenario == "create" then
+    json_headers["Authorization"] = "Bearer " .. tokens[i]
+    return wrk.format("POST", "/api/tasks", json_headers, '{"title":"benchmark task"}')
+  elseif scenario == "toggle" then
+    return wrk.format("PATCH", "/api/tasks/" .. task_ids[i] .. "/complete",
+                      {["Authorization"] = "Bearer " .. tokens[i]})
+  elseif scenario == "get" then
+    return wrk.format("GET", "/api/tasks/" .. task_ids[i], {["Authorization"] = "Bearer " .. tokens[i]})
+  end
+  error("unknown BENCH_SCENARIO " .. tostring(scenario))
+end
+
+-- One JSON line the harness parses: counts, rate and latency percentiles (microseconds).
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nBENCH_RESULT {"requests":%d,"duration_us":%d,"rps":%.2f,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"max_us":%d,"mean_us":%.1f,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
