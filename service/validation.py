@@ -23,6 +23,11 @@ TASK_FIELDS = ("title", "description", "completed", "priority", "due_date")
 def json_body(required=True):
     """The request's JSON object; 415 when not JSON, 400 when malformed, 422 when not an object."""
     raw = request.get_data(cache=True)  # werkzeug enforces MAX_CONTENT_LENGTH (413) while reading
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A body without Content-Length (chunked) is cut at the limit by werkzeug, silently;
+        # a cut body is one over the limit, not malformed JSON.
+        raise ApiError(413, f"The body is larger than {limit} bytes.")
     if not raw.strip():
         if required:
             raise ApiError(400, "A JSON body is required.")
@@ -37,8 +42,10 @@ def json_body(required=True):
         raise ApiError(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         body = json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise ApiError(400, f"Malformed JSON: {error.msg} at line {error.lineno} column {error.colno}.") from None
+    except ValueError:  # a number longer than Python converts (int_max_str_digits): not a decode error
+        raise ApiError(400, "Malformed JSON: a number has too many digits.") from None
     if not isinstance(body, dict):
         raise ValidationError([{"field": "body", "message": "must be a JSON object"}])
     return body
