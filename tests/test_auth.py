@@ -624,3 +624,55 @@ def test_hs256_secret_is_not_a_jwks_key(auth_client, jwks):
     assert auth_client.get("/api/tasks", headers=bearer(token)).status_code == 401
     forged = handmade({"alg": "EdDSA", "kid": "oct-key"}, claims, b"signature")
     assert auth_client.get("/api/tasks", headers=bearer(forged)).status_code == 401
+
+
+# Behind gunicorn (the Procfile's server), over real HTTP ---------------------------------------
+@pytest.fixture(scope="module")
+def served_jwks(keys):
+    with JwksServer(*keys.values()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served(served_jwks, database_url):
+    """The service under gunicorn (the project's gunicorn.conf.py), trusting the loopback JWKS."""
+    from tests.servers import Gunicorn
+
+    server = Gunicorn(database_url, workers=2, BETTER_AUTH_URL=served_jwks.base_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_better_auth_token_works_behind_gunicorn_and_attacks_fail(served, served_jwks, keys):
+    from tests.servers import http
+
+    user = new_user()
+    for alg in ACCEPTED:
+        response = http(served.port, "GET", "/api/users/me",
+                        headers=bearer(better_auth_token(keys[alg], served_jwks.base_url, user)))
+        assert response.status == 200, (alg, response.body)
+        assert response.json()["id"] == user
+    ctx = {"base": served_jwks.base_url, "keys": keys}
+    for attack in (_alg_none, _hs256_signed_with_public_pem, _kid_sql, _expired, _tampered_payload,
+                   _over_8kb, _empty_sub):
+        token = attack(ctx)
+        response = http(served.port, "GET", "/api/tasks", headers=bearer(token))
+        assert response.status == 401, (attack.__name__, response.status, response.body[:200])
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert max(token.split("."), key=len).encode() not in response.body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [8193, 9000, 16000])
+def test_oversized_token_is_the_services_401_behind_gunicorn(served, size):
+    """gunicorn's own header limit (8190) would answer 431 in HTML before the identity hook."""
+    from tests.servers import http
+
+    response = http(served.port, "GET", "/api/tasks", headers=bearer("e" * size))
+    assert response.status == 401, response.body[:200]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["status"] == 401
