@@ -278,3 +278,42 @@ def test_setting_never_leaks_between_requests_on_a_pool_of_one(database_url, adm
         cur.execute("SELECT count(*) FROM tasks WHERE user_id = ANY(%s) AND title LIKE 'w%%'",
                     ([c.id for c in callers],))
         assert cur.fetchone()[0] == 8 * 10
+
+
+@pytest.mark.slow
+def test_no_cross_user_rows_behind_gunicorn_under_a_hammer(database_url):
+    """The same hammer over real HTTP: one gunicorn worker, its 4 threads sharing a pool of 4
+    (the smallest gunicorn.conf.py allows), 16 client threads of two users interleaving reads
+    and writes. Every answer holds only the caller's rows."""
+    from tests.conftest import make_token
+    from tests.servers import Gunicorn, http
+
+    users = [f"hammer-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    headers = {u: {"Authorization": f"Bearer {make_token(u)}"} for u in users}
+    server = Gunicorn(database_url, workers=1, DATABASE_POOL_SIZE="4")
+    try:
+        for user in users:
+            for i in range(2):
+                assert http(server.port, "POST", "/api/tasks", {"title": f"seed {i}"}, headers[user]).status == 201
+        failures, lock = [], threading.Lock()
+
+        def hammer(worker):
+            for step in range(25):
+                user = users[(worker + step) % 2]
+                if step % 2:
+                    response = http(server.port, "POST", "/api/tasks", {"title": f"w{worker}"}, headers[user])
+                    ok = response.status == 201 and response.json()["user_id"] == user
+                else:
+                    response = http(server.port, "GET", "/api/tasks?limit=500", headers=headers[user])
+                    ok = response.status == 200 and {t["user_id"] for t in response.json()["tasks"]} == {user}
+                if not ok:
+                    with lock:
+                        failures.append((user, response.status, response.body[:200]))
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(hammer, range(16), timeout=120))
+        assert failures == []
+        counts = [http(server.port, "GET", "/api/tasks", headers=headers[u]).json()["count"] for u in users]
+        assert sum(counts) == 4 + 16 * 12
+    finally:
+        server.stop()
