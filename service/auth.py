@@ -35,22 +35,28 @@ class JwksKeys:
     while the fetch budget allows: `burst` fetches at once, refilled at one per `min_refresh`
     seconds. So a rotated key is found at once, even moments after the previous fetch (a plain
     cooldown would reject it), while a flood of made-up `kid`s costs at most `burst` fetches
-    plus one per `min_refresh` seconds."""
+    plus one per `min_refresh` seconds. The set is also refetched once it is `max_age` seconds
+    old (by one request, the others keep using the cached keys meanwhile), so a key the identity
+    provider withdraws (compromised, past its grace period) stops being trusted without a restart."""
 
-    def __init__(self, url, min_refresh=1.0, fetch_timeout=5.0, burst=3):
+    def __init__(self, url, min_refresh=1.0, fetch_timeout=5.0, burst=3, max_age=300.0):
         self.url = url
         self.min_refresh = min_refresh
         self.fetch_timeout = fetch_timeout
         self.burst = burst
+        self.max_age = max_age
         self.fetches = 0
         self._jwks = {}
         self._keys = {}
+        self._fetched_at = None
         self._budget = float(burst)
         self._budget_at = time.monotonic()
         self._lock = threading.Lock()
 
     def key(self, kid, algorithm):
         """The public key for `kid` usable with `algorithm`, or InvalidToken."""
+        if self._is_stale():
+            self._refresh_stale()
         jwk = self._jwks.get(kid)
         if jwk is None:
             jwk = self._refresh_for(kid)
@@ -72,6 +78,18 @@ class JwksKeys:
                 raise InvalidToken("the token's signing key is unknown")
             return self._jwks[kid]
 
+    def _is_stale(self):
+        return self._fetched_at is not None and time.monotonic() - self._fetched_at >= self.max_age
+
+    def _refresh_stale(self):
+        # Only one request refreshes; if another is fetching already, go on with the cached keys.
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._is_stale():
+                    self._fetch()
+            finally:
+                self._lock.release()
+
     def _take_fetch(self):
         """Spend one fetch from the budget if there is one (called under the lock)."""
         if self.min_refresh <= 0:
@@ -85,6 +103,7 @@ class JwksKeys:
         return True
 
     def _fetch(self):
+        self._fetched_at = time.monotonic()  # a failed fetch counts too: no retry storm
         self.fetches += 1
         try:
             with urllib.request.urlopen(self.url, timeout=self.fetch_timeout) as response:  # noqa: S310 - URL from config, http(s) only
