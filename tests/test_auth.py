@@ -531,6 +531,24 @@ def test_rotation_still_works_after_a_flood(auth_app, jwks, keys):
     assert status == 200
 
 
+def test_withdrawn_key_stops_working_once_the_cache_is_old(auth_app, jwks):
+    """A key the identity provider withdraws (compromised) must not be trusted forever: the
+    cached set is refetched after its max age (300 s; shortened here)."""
+    client = auth_app.test_client()
+    compromised, successor = SigningKey.generate("EdDSA"), SigningKey.generate("EdDSA")
+    jwks.publish(compromised, successor)
+    user = new_user()
+    assert client.get("/api/tasks", headers=bearer(better_auth_token(compromised, jwks.base_url, user))
+                      ).status_code == 200
+    jwks.publish(successor)
+    auth_app.extensions["token_verifier"].jwks.max_age = 0.3
+    time.sleep(0.4)
+    forged = better_auth_token(compromised, jwks.base_url, new_user())
+    assert client.get("/api/tasks", headers=bearer(forged)).status_code == 401
+    assert client.get("/api/tasks", headers=bearer(better_auth_token(successor, jwks.base_url, user))
+                      ).status_code == 200
+
+
 def test_jwks_outage_keeps_known_keys_and_rejects_unknown_ones(auth_client, jwks, keys):
     user = new_user()
     assert auth_client.get("/api/tasks", headers=bearer(better_auth_token(keys["EdDSA"], jwks.base_url, user))
