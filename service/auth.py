@@ -184,7 +184,7 @@ class TokenVerifier:
             "sub": sub,
             "email": valid_email(claims.get("email")),
             "name": name[:255] if isinstance(name, str) and "\x00" not in name else None,
-            "exp": claims["exp"],
+            "exp": int(claims["exp"]),  # PyJWT also accepts "exp": "1700000000"; the cache compares numbers
         }
 
     def _jwks_key(self, header, algorithm):
