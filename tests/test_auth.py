@@ -240,6 +240,14 @@ def _exp_not_a_number(ctx):
     return _sign(ctx, exp="tomorrow")
 
 
+def _exp_infinite(ctx):
+    return _sign(ctx, exp=float("inf"))  # json writes Infinity; int(inf) overflows
+
+
+def _iat_in_future(ctx):
+    return _sign(ctx, iat=int(time.time()) + 3600)
+
+
 def _nbf_in_future(ctx):
     return _sign(ctx, nbf=int(time.time()) + 600)
 
@@ -339,7 +347,7 @@ ATTACKS = [
     _hs256_signed_with_wrong_secret,
     _kid_path, _kid_sql, _kid_url, _kid_huge, _kid_not_a_string, _kid_missing,
     _alg_does_not_match_key, _impostor_key_with_published_kid,
-    _expired, _exp_missing, _exp_not_a_number, _nbf_in_future,
+    _expired, _exp_missing, _exp_not_a_number, _exp_infinite, _iat_in_future, _nbf_in_future,
     _wrong_iss, _missing_iss, _wrong_aud, _missing_aud,
     _tampered_payload, _tampered_signature, _over_8kb,
     _missing_sub, _empty_sub, _blank_sub, _numeric_sub, _overlong_sub, _hs256_missing_sub, _hs256_empty_sub,
@@ -390,6 +398,17 @@ def test_hmac_issuer_and_audience_are_checked_when_configured(jwks, database_url
         get_rejected(client, sql, make_token(new_user(), iss="https://evil.example", aud="todo-api"))
         get_rejected(client, sql, make_token(new_user(), iss="https://issuer.example", aud="other"))
         get_rejected(client, sql, make_token(new_user()))
+
+
+@pytest.mark.parametrize("exp", ["string", "float", "infinity"])
+def test_odd_but_signed_exp_is_never_a_500(auth_client, jwks, keys, exp):
+    """PyJWT accepts `"exp": "1700000000"` and floats; a reused token (served from the verified
+    cache) must still compare its expiry as a number."""
+    later = int(time.time()) + 600
+    value = {"string": str(later), "float": later + 0.5, "infinity": float("inf")}[exp]
+    token = keys["EdDSA"].sign(better_auth_claims(jwks.base_url, new_user(), exp=value))
+    statuses = {auth_client.get("/api/tasks", headers=bearer(token)).status_code for _ in range(3)}
+    assert statuses in ({200}, {401}), statuses
 
 
 # The Authorization header itself --------------------------------------------------------------
