@@ -606,6 +606,27 @@ def test_user_is_provisioned_from_token_claims(auth_client, jwks, keys, admin_db
         assert cur.fetchone()[1] == "Ada Lovelace"
 
 
+@pytest.mark.parametrize(("email", "name"), [(["a@b.c"], {"first": "x"}), (42, 42), ("not-an-email", "n" * 5000),
+                                           ("bad\x00@example.com", "nul\x00name")])
+def test_odd_profile_claims_are_dropped_not_fatal(auth_client, jwks, keys, email, name):
+    user = new_user()
+    token = better_auth_token(keys["EdDSA"], jwks.base_url, user, email=email, name=name)
+    response = auth_client.get("/api/users/me", headers=bearer(token))
+    assert response.status_code == 200, response.get_json()
+    me = response.get_json()
+    assert me["email"] is None
+    assert me["name"] is None or (isinstance(me["name"], str) and len(me["name"]) <= 255)
+
+
+def test_unicode_subject_works_in_both_families(auth_client, jwks, keys):
+    user = f"用户-{uuid.uuid4().hex[:6]}-é"
+    headers = bearer(better_auth_token(keys["EdDSA"], jwks.base_url, user))
+    created = auth_client.post(f"/api/{user}/tasks", headers=headers, json={"title": "unicode"})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["user_id"] == user
+    assert auth_client.get("/api/tasks", headers=headers).get_json()["count"] == 1
+
+
 def test_email_already_taken_still_signs_in(auth_client, jwks, keys):
     first, second = new_user(), new_user()
     shared = f"shared-{uuid.uuid4().hex[:8]}@example.com"
