@@ -8,6 +8,7 @@ drift. Request schemas never forbid unknown keys, because the service ignores th
 import copy
 import functools
 
+from .idempotency import MAX_KEY_LENGTH
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, SORTS, STATUSES
 from .models import PRIORITIES
 from .validation import DESCRIPTION_MAX, NAME_MAX, TITLE_MAX
@@ -21,8 +22,16 @@ PROBLEM = "application/problem+json"
 # it), so the exact rule is a pattern: optional blanks, 1..N characters that neither start nor end
 # with a blank, optional blanks. (Python's and ECMA-262's `\s` agree on everything but a few
 # control characters.)
-TRIMMED_TITLE = rf"^\s*[^\s\u0000](?:[^\u0000]{{0,{TITLE_MAX - 2}}}[^\s\u0000])?\s*$"
-TRIMMED_NAME = rf"^\s*(?:[^\s\u0000](?:[^\u0000]{{0,{NAME_MAX - 2}}}[^\s\u0000])?)?\s*$"
+
+
+def trimmed(max_length, optional=False):
+    """The pattern of a string that, trimmed, has 1..max_length characters (0.. if optional)."""
+    core = rf"[^\s\u0000](?:[^\u0000]{{0,{max_length - 2}}}[^\s\u0000])?"
+    return rf"^\s*(?:{core})?\s*$" if optional else rf"^\s*{core}\s*$"
+
+
+TRIMMED_TITLE = trimmed(TITLE_MAX)
+TRIMMED_NAME = trimmed(NAME_MAX, optional=True)
 NO_NUL = r"^[^\u0000]*$"
 # validation.EMAIL_RE on the trimmed value; the parts are capped so the whole stays within 254.
 EMAIL_OR_BLANK = r"^\s*(?:[^@\s\u0000]{1,64}@[^@\s\u0000]{1,94}\.[^@\s\u0000]{1,94})?\s*$"
@@ -105,7 +114,8 @@ def _schemas():
             "type": "object", "required": ["id", "email", "name", "created_at", "updated_at"],
             "properties": {
                 "id": {"type": "string", "minLength": 1, "maxLength": 255},
-                "email": {"type": ["string", "null"], "format": "email", "maxLength": 254},
+                # No `format: email`: the service's rule (validation.EMAIL_RE) is looser.
+                "email": {"type": ["string", "null"], "maxLength": 254},
                 "name": {"type": ["string", "null"], "maxLength": NAME_MAX},
                 "created_at": TIMESTAMP,
                 "updated_at": TIMESTAMP,
@@ -267,8 +277,8 @@ def _parameters():
                                            "within 24 hours) replays the first answer instead "
                                            "of creating again; the same key with another "
                                            "body is 422.",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255,
-                                       "pattern": r"^[!-~](?:[ -~]{0,253}[!-~])?$"}},
+                            "schema": {"type": "string", "minLength": 1,
+                                       "pattern": trimmed(MAX_KEY_LENGTH)}},
         "X-Request-ID": {"name": "X-Request-ID", "in": "header", "required": False,
                          "description": "Echoed back; a new id is made when absent or not "
                                         "1..128 of [A-Za-z0-9._:-].",
@@ -337,6 +347,7 @@ def _task_paths(prefix, suffix, phase2):
     """The task routes under `prefix` (`/api/tasks` or `/api/{user_id}/tasks`)."""
     path = ["user_id"] if phase2 else []
     extra = {403} if phase2 else set()
+    shadowed = {404} if phase2 else set()  # GET /api/users/tasks is the users route's (404)
     tag = "tasks (Phase II paths)" if phase2 else "tasks"
     task = _ok("The task.", ref("Task"), ["ETag"])
     written = {412, 404} | extra
@@ -344,7 +355,7 @@ def _task_paths(prefix, suffix, phase2):
         prefix: {
             "get": _operation(f"listTasks{suffix}", "List the caller's tasks", tag,
                               {"200": _ok("A page of tasks and the total count.", ref("TaskList"))},
-                              {422} | extra, path + LIST_PARAMS),
+                              {422} | extra | shadowed, path + LIST_PARAMS),
             "post": _operation(f"createTask{suffix}", "Create a task", tag,
                                {"201": _ok("Created.", ref("Task"), ["ETag", "Location",
                                                                       "Idempotent-Replayed"])},
