@@ -364,7 +364,8 @@ def test_timestamps_are_timezone_aware_through_the_models(app, db):
     db = app.extensions["database"]
     db.bind_user(user_id)
     try:
-        with db.connection_context():
+        # bind_ctx: other tests' apps may have re-pointed the models' shared proxy meanwhile.
+        with db.bind_ctx([User, Task]), db.connection_context():
             task = Task.owned(user_id).where(Task.id == task_id).get()
             user = User.get_by_id(user_id)
     finally:
