@@ -25,14 +25,16 @@ COMMANDS = ("seed", "seed-bulk", "token", "export", "import")
 
 
 class FreshDatabase:
-    """A new migrated database with an app on it, and a superuser connection for checks."""
+    """A new database (migrated unless told otherwise) with an app on it, and a superuser
+    connection for checks."""
 
-    def __init__(self, admin_url, **config_overrides):
+    def __init__(self, admin_url, migrated=True, **config_overrides):
         self.admin_url = admin_url
         self.name = create_database(admin_url)
         self.url = role_url(admin_url, self.name)
-        _router, db = migrate(self.url, make_config())
-        db.close_all()
+        if migrated:
+            _router, db = migrate(self.url, make_config())
+            db.close_all()
         self.app = create_app(make_config(**config_overrides), database_url=self.url)
         self.app.config["TESTING"] = True
         self.admin = admin_connect(admin_url, self.name)
