@@ -11,6 +11,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
+import psycopg2.extensions
 import pytest
 from peewee import ProgrammingError
 
@@ -228,6 +229,33 @@ def test_leak_check_notices_a_session_level_setting(database_url):
             raw(db, "SELECT set_config('app.user_id', 'leaked-user', false)")
         assert current_settings(db)[1] == "leaked-user"
         db.close_all()
+
+
+def test_no_scope_survives_transactions_or_failed_requests_on_a_pool_of_one(database_url):
+    """Requests that open transactions (idempotent creates, exports) or fail half-way (409 from
+    the database, 422, 404) leave the one pooled connection with no user, no bypass, no open
+    transaction and nothing visible."""
+    with own_app(database_url, DATABASE_POOL_SIZE="1") as app:
+        db = app.extensions["database"]
+        alice, bob = Caller(app.test_client()), Caller(app.test_client())
+        alice.create_task(title="a")
+        bob.get("/api/users/me")
+        baseline = current_settings(db)
+        attempts = [
+            (alice.get, "/api/users/me/export", {}, 200),
+            (alice.post, "/api/tasks", {"json": {"title": "k"}, "headers": {"Idempotency-Key": uuid.uuid4().hex}}, 201),
+            (alice.post, "/api/tasks", {"json": {"title": ""}, "headers": {"Idempotency-Key": uuid.uuid4().hex}}, 422),
+            (alice.patch, "/api/users/me", {"json": {"email": f"{bob.id}@example.com"}}, 409),
+            (alice.get, "/api/tasks/123456789012", {}, 404),
+            (alice.post, "/api/tasks", {"data": b"{not json", "content_type": "application/json"}, 400),
+        ]
+        for send, path, kwargs, status in attempts:
+            assert send(path, **kwargs).status_code == status, path
+            pid, user, bypass, timeout = current_settings(db)
+            assert (user or "", bypass or "", timeout) == ("", "", baseline[3]), path
+            with db.connection_context():
+                assert db.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+                assert raw(db, "SELECT count(*) FROM tasks")[0][0] == 0
 
 
 def test_setting_never_leaks_between_requests_on_a_pool_of_one(database_url, admin_db):
