@@ -59,6 +59,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = _config.log_level.lower()
+# No `gunicornc` control socket: nothing here uses it, and every gunicorn of a user would share
+# its default path ($HOME/.gunicorn/gunicorn.ctl).
+control_socket_disable = True
 # Heartbeat files in memory, not on a possibly slow container disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's documented advice
 

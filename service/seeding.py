@@ -34,12 +34,17 @@ def seed_demo(db):
             cursor.execute("INSERT INTO users (id, email, name) VALUES (%s, %s, %s) "
                            "ON CONFLICT (id) DO NOTHING", (user_id, email, name))
             users_added += cursor.rowcount
-        for user_id, title, description, completed, priority, due_days in DEMO_TASKS:
+        for number, (user_id, title, description, completed, priority, due_days) in enumerate(DEMO_TASKS):
+            age = len(DEMO_TASKS) - number
+            # Created a minute apart (the first listed is the oldest), so the default newest-first
+            # order shows something.
             cursor.execute(
-                "INSERT INTO tasks (user_id, title, description, completed, priority, due_date) "
-                "SELECT %s, %s, %s, %s, %s, date_trunc('hour', now()) + %s * interval '1 day' "
+                "INSERT INTO tasks (user_id, title, description, completed, priority, due_date, "
+                "created_at, updated_at) "
+                "SELECT %s, %s, %s, %s, %s, date_trunc('hour', now()) + %s * interval '1 day', "
+                "now() - %s * interval '1 minute', now() - %s * interval '1 minute' "
                 "WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE user_id = %s AND title = %s)",
-                (user_id, title, description, completed, priority, due_days, user_id, title))
+                (user_id, title, description, completed, priority, due_days, age, age, user_id, title))
             tasks_added += cursor.rowcount
     return users_added, tasks_added
 
