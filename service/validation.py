@@ -15,7 +15,11 @@ from .models import PRIORITIES
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
 NAME_MAX = 255
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An address as RFC 5321 spells it (ASCII dot-atom local part of at most 64, hostname labels;
+# what JSON Schema's "email" format accepts): no control characters, no trailing newline.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^(?=[^@]{{1,64}}@){_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})+\Z")
 MAX_JSON_DEPTH = 32
 TASK_FIELDS = ("title", "description", "completed", "priority", "due_date")
 
