@@ -47,8 +47,21 @@ bind = f"0.0.0.0:{_whole_number('PORT', 8000)}"
 workers = _whole_number("WEB_CONCURRENCY", 2 * _cores)
 worker_class = "gthread"
 threads = 4
-if threads > _config.pool_size:
-    _fail(f"DATABASE_POOL_SIZE ({_config.pool_size}) must be at least gunicorn's threads ({threads})")
+
+
+def _check_pool(thread_count):
+    if thread_count > _config.pool_size:
+        _fail(f"DATABASE_POOL_SIZE ({_config.pool_size}) must be at least gunicorn's threads "
+              f"({thread_count}): each thread holds one pooled connection")
+
+
+_check_pool(threads)
+
+
+def on_starting(server):
+    """Check again once every setting is known: GUNICORN_CMD_ARGS may have changed threads."""
+    _check_pool(server.cfg.threads)
+
 
 preload_app = True
 graceful_timeout = 25

@@ -138,6 +138,7 @@ def test_web_process_finishes_in_flight_requests_on_sigterm(fresh_url):
     ("DATABASE_POOL_SIZE", "abc", "DATABASE_POOL_SIZE"),
     ("BETTER_AUTH_SECRET", "too-short", "BETTER_AUTH_SECRET"),
     ("PORT", "eighty", "PORT"),
+    ("DATABASE_POOL_SIZE", "2", "threads"),  # fewer pooled connections than threads per worker
 ])
 def test_bad_setting_stops_the_web_process_with_one_line(variable, value, named):
     env = paas_env(PORT=str(free_port()), DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
