@@ -119,12 +119,13 @@ def parse_datetime(value):
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        in_range = 1 <= parsed.astimezone(UTC).year <= 9999
+        # In UTC: PostgreSQL refuses offsets beyond 15:59 that ISO-8601 allows (up to 23:59).
+        utc = parsed.astimezone(UTC)
     except OverflowError:  # an offset pushing year 1 or 9999 past the calendar's ends
-        in_range = False
-    if not in_range:
+        raise ValueError("out of range") from None
+    if not 1 <= utc.year <= 9999:
         raise ValueError("out of range")
-    return parsed
+    return utc
 
 
 def task_fields(body, *, creating):
