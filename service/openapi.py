@@ -20,21 +20,28 @@ PROBLEM = "application/problem+json"
 
 # Strings are trimmed before their length is checked, and NUL is refused (PostgreSQL cannot store
 # it), so the exact rule is a pattern: optional blanks, 1..N characters that neither start nor end
-# with a blank, optional blanks. (Python's and ECMA-262's `\s` agree on everything but a few
-# control characters.)
+# with a blank, optional blanks. "Blank" is spelled out as Python's str.strip() sees it, because
+# `\s` differs between regex engines (ECMA-262's lacks U+0085, U+001C..U+001F; adds U+FEFF).
+BLANK = (r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+         r"\u3000")
+SOLID = rf"[^{BLANK}\u0000]"  # neither blank nor NUL
 
 
 def trimmed(max_length, optional=False):
     """The pattern of a string that, trimmed, has 1..max_length characters (0.. if optional)."""
-    core = rf"[^\s\u0000](?:[^\u0000]{{0,{max_length - 2}}}[^\s\u0000])?"
-    return rf"^\s*(?:{core})?\s*$" if optional else rf"^\s*{core}\s*$"
+    core = rf"{SOLID}(?:[^\u0000]{{0,{max_length - 2}}}{SOLID})?"
+    return rf"^[{BLANK}]*(?:{core})?[{BLANK}]*$" if optional else rf"^[{BLANK}]*{core}[{BLANK}]*$"
 
 
 TRIMMED_TITLE = trimmed(TITLE_MAX)
 TRIMMED_NAME = trimmed(NAME_MAX, optional=True)
 NO_NUL = r"^[^\u0000]*$"
 # validation.EMAIL_RE on the trimmed value; the parts are capped so the whole stays within 254.
-EMAIL_OR_BLANK = r"^\s*(?:[^@\s\u0000]{1,64}@[^@\s\u0000]{1,94}\.[^@\s\u0000]{1,94})?\s*$"
+EMAIL_PART = rf"[^@{BLANK}\u0000]"
+EMAIL_OR_BLANK = (rf"^[{BLANK}]*(?:{EMAIL_PART}{{1,64}}@{EMAIL_PART}{{1,94}}\.{EMAIL_PART}{{1,94}})?"
+                  rf"[{BLANK}]*$")
+# A header value as HTTP clients can send it (no blank at either end, no CR/LF), 1..255 long.
+HEADER_KEY = (rf"^{SOLID}(?:[^\u0000\r\n]{{0,{MAX_KEY_LENGTH - 2}}}{SOLID})?$")
 
 TIMESTAMP = {"type": "string", "format": "date-time",
              "description": "ISO-8601 with an explicit UTC offset, e.g. 2026-12-01T09:00:00+00:00."}
@@ -278,7 +285,7 @@ def _parameters():
                                            "of creating again; the same key with another "
                                            "body is 422.",
                             "schema": {"type": "string", "minLength": 1,
-                                       "pattern": trimmed(MAX_KEY_LENGTH)}},
+                                       "pattern": HEADER_KEY}},
         "X-Request-ID": {"name": "X-Request-ID", "in": "header", "required": False,
                          "description": "Echoed back; a new id is made when absent or not "
                                         "1..128 of [A-Za-z0-9._:-].",
