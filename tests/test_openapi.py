@@ -184,3 +184,10 @@ def test_values_a_fuzzer_may_send_are_422_not_500(alice, body):
     response = alice.post("/api/tasks", data=body, content_type="application/json")
     assert response.status_code == 422, response.get_json()
     assert response.mimetype == "application/problem+json"
+
+
+def test_any_iso_offset_the_schema_allows_is_stored(alice):
+    # ISO-8601 allows offsets up to 23:59; PostgreSQL alone would refuse those beyond 15:59.
+    response = alice.post("/api/tasks", json={"title": "far east", "due_date": "2026-12-01T09:00:00+20:30"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["due_date"] == "2026-11-30T12:30:00+00:00"
