@@ -48,15 +48,20 @@ CREATE TABLE tasks (
         ("due_desc", "due_date DESC NULLS LAST, id DESC"),
     ):
         migrator.sql(f"CREATE INDEX tasks_user_{name} ON tasks (user_id, {columns})")
+    # The clock is the database's: on UPDATE, created_at keeps its value and updated_at becomes
+    # now() whatever the statement sets (tasks also take version + 1). INSERT fires nothing, so an
+    # import keeps the timestamps and versions of the file it restores.
     migrator.sql("""
 CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    NEW.created_at := OLD.created_at;
     NEW.updated_at := now();
     RETURN NEW;
 END $$""")
     migrator.sql("""
 CREATE FUNCTION touch_task() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    NEW.created_at := OLD.created_at;
     NEW.updated_at := now();
     NEW.version := OLD.version + 1;
     RETURN NEW;

@@ -337,9 +337,14 @@ def test_an_update_cannot_forge_the_clock_or_the_version(db):
     with db.cursor() as cur:
         user_id = new_user(cur)
         (task_id,) = insert_tasks(cur, user_id, 1)
-        cur.execute("UPDATE tasks SET updated_at = '2000-01-01Z', version = 40 WHERE id = %s "
-                    "RETURNING updated_at > '2020-01-01Z', version", (task_id,))
-        assert cur.fetchone() == (True, 2)
+        cur.execute("SELECT created_at FROM tasks WHERE id = %s", (task_id,))
+        (created,) = cur.fetchone()
+        cur.execute("UPDATE tasks SET created_at = '2000-01-01Z', updated_at = '2000-01-01Z', version = 40 "
+                    "WHERE id = %s RETURNING created_at, updated_at > '2020-01-01Z', version", (task_id,))
+        assert cur.fetchone() == (created, True, 2)
+        cur.execute("UPDATE users SET created_at = '2000-01-01Z' WHERE id = %s RETURNING created_at > '2020-01-01Z'",
+                    (user_id,))
+        assert cur.fetchone() == (True,)
 
 
 def test_user_updated_at_advances_on_update(db):
