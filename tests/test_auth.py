@@ -7,6 +7,7 @@ it, so JWKS_URL, JWT_ISSUER and JWT_AUDIENCE take their defaults. Every rejected
 the token, and no SQL at all (counted on the app's database object).
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -101,12 +102,30 @@ def assert_rejected(response, token):
             assert segment not in text, "the response echoes the token"
 
 
+@contextlib.contextmanager
+def counting_checkouts(db):
+    """Counts the connections `db` hands out (pool checkouts) while the block runs."""
+    original, calls = db.connect, []
+
+    def connect(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    db.connect = connect
+    try:
+        yield calls
+    finally:
+        del db.connect
+
+
 def get_rejected(client, sql, token, path="/api/tasks"):
-    """Send `token` and check the rejection, including that no SQL was sent."""
-    with sql.counting():
+    """Send `token` and check the rejection, including that no connection was taken from the
+    pool and no SQL was sent."""
+    with sql.counting(), counting_checkouts(sql.db) as checkouts:
         response = client.get(path, headers=bearer(token))
     assert_rejected(response, token)
     assert sql.count == 0, sql.statements
+    assert checkouts == [], "a rejected request checked out a connection"
     return response
 
 
@@ -140,9 +159,10 @@ def test_hmac_tokens_with_the_shared_secret_are_accepted(auth_client, alg):
 def test_accepted_token_reaches_the_database(auth_client, sql, jwks, keys):
     """The counterpart of the zero-SQL rejections: a good token does query."""
     token = better_auth_token(keys["EdDSA"], jwks.base_url, new_user())
-    with sql.counting():
+    with sql.counting(), counting_checkouts(sql.db) as checkouts:
         assert auth_client.get("/api/tasks", headers=bearer(token)).status_code == 200
     assert sql.count > 0
+    assert checkouts, "the checkout counter sees nothing"
 
 
 # Rejected tokens: every one 401, no SQL -------------------------------------------------------
