@@ -13,6 +13,7 @@ import click
 import jwt
 import peewee
 import psycopg2
+import psycopg2.errors
 from flask import current_app
 from flask.cli import with_appcontext
 
@@ -32,6 +33,8 @@ def _one_line_errors():
         raise click.ClickException(str(error)) from None
     except (peewee.DatabaseError, peewee.InterfaceError, psycopg2.Error) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, psycopg2.errors.UndefinedTable):
+            message += " (run `pw_migrate migrate` first)"
         raise click.ClickException(f"database error: {message}") from None
 
 

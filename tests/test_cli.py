@@ -298,3 +298,14 @@ def test_a_failed_export_leaves_no_file_and_says_why_in_one_line(tmp_path):
     assert "database error" in result.output
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_on_an_unmigrated_database_says_to_migrate(admin_url):
+    db = FreshDatabase(admin_url, migrated=False)
+    try:
+        result = db.run("seed")
+        assert result.exit_code == 1
+        assert "pw_migrate migrate" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        db.close()
