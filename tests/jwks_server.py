@@ -92,13 +92,14 @@ def better_auth_token(key, base_url, sub, ttl=900, headers=None, **extra):
 
 class JwksServer:
     """A loopback JWKS endpoint. `publish(*keys)` replaces the published set; `fetches` counts
-    the GETs of the JWKS path; `fail = True` makes it answer 500."""
+    the GETs of the JWKS path; `fail = True` makes it answer 500; `delay` makes it slow."""
 
     def __init__(self, *keys):
         self.keys = list(keys)
         self.fetches = 0
         self.paths = []
         self.fail = False
+        self.delay = 0.0  # seconds to wait before answering (a slow identity provider)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -130,6 +131,8 @@ class JwksServer:
                     return
                 with server._lock:
                     server.fetches += 1
+                if server.delay:
+                    time.sleep(server.delay)
                 if server.fail:
                     self.send_error(500)
                     return

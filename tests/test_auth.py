@@ -600,6 +600,29 @@ def test_jwks_outage_keeps_known_keys_and_rejects_unknown_ones(auth_client, jwks
     assert response.status_code == 401
 
 
+def test_slow_jwks_does_not_slow_down_known_keys(auth_app, jwks, keys):
+    """While unknown kids wait on a slow JWKS fetch, tokens of cached keys are answered at once."""
+    user = new_user()
+    known = better_auth_token(keys["EdDSA"], jwks.base_url, user)
+    assert auth_app.test_client().get("/api/tasks", headers=bearer(known)).status_code == 200
+    jwks.delay = 1.5
+    strangers = [better_auth_token(SigningKey.generate("EdDSA"), jwks.base_url, user) for _ in range(2)]
+
+    def send(token):
+        started = time.monotonic()
+        status = auth_app.test_client().get("/api/tasks", headers=bearer(token)).status_code
+        return status, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        slow = [pool.submit(send, token) for token in strangers]
+        time.sleep(0.2)  # the unknown kids are now waiting on the fetch
+        fast = [pool.submit(send, known) for _ in range(4)]
+        fast_results = [f.result(timeout=30) for f in fast]
+        slow_results = [f.result(timeout=30) for f in slow]
+    assert all(status == 200 and took < 1.0 for status, took in fast_results), fast_results
+    assert all(status == 401 for status, _ in slow_results), slow_results
+
+
 def test_unreachable_jwks_is_401_not_500(keys, database_url):
     with JwksServer(keys["EdDSA"]) as server:
         base = server.base_url
