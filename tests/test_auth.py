@@ -21,7 +21,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import SECRET, RoundTrips, make_token
-from tests.jwks_server import DROP, JwksServer, SigningKey, better_auth_claims, better_auth_token, jwks_app
+from tests.jwks_server import (
+    DROP,
+    JwksServer,
+    SigningKey,
+    better_auth_claims,
+    better_auth_token,
+    jwks_app,
+    own_app,
+)
 
 ACCEPTED = ["EdDSA", "RS256", "PS256", "ES256", "ES512"]
 UNLISTED = ["ES384", "RS512", "PS384"]
@@ -147,6 +155,13 @@ def test_jwk_without_alg_member_is_usable(auth_client, jwks):
     jwks.publish(key)
     token = better_auth_token(key, jwks.base_url, new_user())
     assert auth_client.get("/api/tasks", headers=bearer(token)).status_code == 200
+
+
+def test_better_auth_url_with_trailing_slash_still_matches_iss(jwks, keys, database_url):
+    """Better Auth puts its base URL's origin (no trailing slash) in iss and aud."""
+    with own_app(database_url, BETTER_AUTH_URL=jwks.base_url + "/") as app:
+        token = better_auth_token(keys["EdDSA"], jwks.base_url, new_user())
+        assert app.test_client().get("/api/tasks", headers=bearer(token)).status_code == 200
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -402,8 +417,6 @@ def test_hmac_token_is_401_when_no_secret_is_configured(jwks, database_url):
 
 def test_jwks_token_is_401_when_no_jwks_is_configured(keys, database_url):
     """Without BETTER_AUTH_URL/JWKS_URL an asymmetric token has no key family to be checked in."""
-    from tests.jwks_server import own_app
-
     with own_app(database_url, BETTER_AUTH_URL="") as app:
         token = better_auth_token(keys["EdDSA"], "http://auth.test", new_user())
         get_rejected(app.test_client(), RoundTrips(app.extensions["database"]), token)
@@ -627,8 +640,6 @@ def test_unreachable_jwks_is_401_not_500(keys, database_url):
     with JwksServer(keys["EdDSA"]) as server:
         base = server.base_url
     # The server is gone: the port refuses connections.
-    from tests.jwks_server import own_app
-
     with own_app(database_url, BETTER_AUTH_URL=base) as app:
         started = time.monotonic()
         response = app.test_client().get("/api/tasks", headers=bearer(better_auth_token(keys["EdDSA"], base, "u")))
