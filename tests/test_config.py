@@ -86,15 +86,11 @@ def start(args, **env):
     return result.returncode, result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    [sys.executable, "-c", "import wsgi"],
-    [sys.executable, "wsgi.py"],
-], ids=["import-wsgi", "python-wsgi.py"])
-@pytest.mark.parametrize("name, value", [
-    ("DATABASE_POOL_SIZE", "abc"),
-    ("DATABASE_URL", "mysql://user@localhost/todo"),
-    ("BETTER_AUTH_SECRET", "short"),
-])
+@pytest.mark.parametrize("args, name, value", [
+    ([sys.executable, "-c", "import wsgi"], "DATABASE_POOL_SIZE", "abc"),
+    ([sys.executable, "-c", "import wsgi"], "DATABASE_URL", "mysql://user@localhost/todo"),
+    ([sys.executable, "wsgi.py"], "BETTER_AUTH_SECRET", "short"),
+], ids=["import-wsgi-pool-size", "import-wsgi-database-url", "python-wsgi.py-secret"])
 def test_startup_with_a_bad_setting_prints_one_line_and_exits(args, name, value):
     code, out, err = start(args, **{name: value})
     assert code != 0

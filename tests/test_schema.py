@@ -136,6 +136,25 @@ def test_task_owner_is_a_cascading_foreign_key(catalog):
     assert "(user_id) REFERENCES users(id) ON DELETE CASCADE" in fks[0][2]
 
 
+def test_idempotency_keys_belong_to_a_user_and_cascade(catalog):
+    with catalog.cursor() as cur:
+        fks = rows(cur, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE contype = 'f' AND conrelid = 'idempotency_keys'::regclass")
+        pk = rows(cur, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE contype = 'p' AND conrelid = 'idempotency_keys'::regclass")
+    assert fks == [("FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",)]
+    assert pk == [("PRIMARY KEY (user_id, key)",)]
+
+
+def test_row_level_security_is_enabled_and_forced_on_every_user_table(catalog):
+    with catalog.cursor() as cur:
+        flags = rows(cur, "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+                          "WHERE relname IN ('users', 'tasks', 'idempotency_keys') ORDER BY relname")
+        policies = {r[0] for r in rows(cur, "SELECT tablename FROM pg_policies WHERE schemaname = 'public'")}
+    assert flags == [("idempotency_keys", True, True), ("tasks", True, True), ("users", True, True)]
+    assert policies == {"users", "tasks", "idempotency_keys"}
+
+
 def test_the_six_sort_indexes_are_led_by_user_id(catalog):
     with catalog.cursor() as cur:
         indexes = dict(rows(cur, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks'"))
