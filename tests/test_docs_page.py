@@ -135,6 +135,7 @@ def test_docs_page_is_public_and_serves_its_assets_itself(client):
     assert client.get("/api/docs/static/..%2F__init__.py").status_code == 404
 
 
+@pytest.mark.slow
 def test_docs_page_renders_every_route_in_a_real_browser(chromium, server_url, tmp_path):
     dom = headless(chromium, tmp_path, f"{server_url}/api/docs", "--dump-dom")
     parser = Operations()
@@ -151,6 +152,7 @@ def test_docs_page_renders_every_route_in_a_real_browser(chromium, server_url, t
     assert "Todo service" in dom
 
 
+@pytest.mark.slow
 def test_docs_page_shows_an_operation_in_detail(chromium, server_url, tmp_path):
     dom = headless(chromium, tmp_path, f"{server_url}/api/docs#/tasks/listTasks", "--dump-dom")
     # Deep-linked and expanded: its parameters table lists the query parameters.
