@@ -1,14 +1,16 @@
 """User routes: the caller's own profile only."""
 import json
+import uuid
 
 from conftest import Caller
 
 
 def test_first_request_provisions_user_from_claims(client):
-    caller = Caller(client, email="Ada@Example.com", name="Ada")
+    email = f"Ada-{uuid.uuid4().hex[:8]}@Example.com"
+    caller = Caller(client, email=email, name="Ada")
     body = caller.get("/api/users/me").get_json()
     assert body["id"] == caller.id
-    assert (body["email"], body["name"]) == ("Ada@Example.com", "Ada")
+    assert (body["email"], body["name"]) == (email, "Ada")
     assert set(body) == {"id", "email", "name", "created_at", "updated_at"}
     assert body["created_at"].endswith("+00:00")
 
@@ -30,25 +32,28 @@ def test_post_users_is_201_after_the_row_was_deleted(alice):
 
 
 def test_token_email_taken_by_another_account_does_not_block_sign_in(client):
-    first = Caller(client, email="shared@example.com")
+    shared = f"shared-{uuid.uuid4().hex[:8]}@example.com"
+    first = Caller(client, email=shared)
     first.get("/api/users/me")
-    second = Caller(client, email="SHARED@example.com")
+    second = Caller(client, email=shared.upper())
     response = second.get("/api/users/me")
     assert response.status_code == 200
     assert response.get_json()["email"] is None
 
 
 def test_patch_me_updates_name_and_email(alice):
-    response = alice.patch("/api/users/me", json={"name": " Alice ", "email": "alice.new@example.com"})
+    email = f"alice-{uuid.uuid4().hex[:8]}@example.com"
+    response = alice.patch("/api/users/me", json={"name": " Alice ", "email": email})
     assert response.status_code == 200
     body = response.get_json()
-    assert (body["name"], body["email"]) == ("Alice", "alice.new@example.com")
+    assert (body["name"], body["email"]) == ("Alice", email)
     assert body["updated_at"] > body["created_at"]
 
 
 def test_patch_me_email_clash_is_409_case_insensitive(alice, bob):
-    bob.patch("/api/users/me", json={"email": "taken@example.com"})
-    response = alice.patch("/api/users/me", json={"email": "Taken@Example.com"})
+    taken = f"taken-{uuid.uuid4().hex[:8]}@example.com"
+    bob.patch("/api/users/me", json={"email": taken})
+    response = alice.patch("/api/users/me", json={"email": taken.upper()})
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
 
