@@ -61,8 +61,11 @@ def _schemas():
                        "without an offset is taken as UTC; null clears it.",
     }
     task_input = {
-        "title": {"type": "string", "minLength": 1, "pattern": TRIMMED_TITLE,
-                  "description": f"Trimmed, then 1..{TITLE_MAX} characters (no NUL).",
+        "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX,
+                  "pattern": TRIMMED_TITLE,
+                  "description": f"Trimmed, then 1..{TITLE_MAX} characters (no NUL). Blanks "
+                                 "around it are not counted (the service accepts them beyond "
+                                 "maxLength too).",
                   "examples": ["Buy milk"]},
         "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX,
                         "pattern": NO_NUL, "examples": ["Semi-skimmed, 2 litres"],
