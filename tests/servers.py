@@ -1,7 +1,8 @@
 """Helpers for tests that need real concurrency or real servers.
 
 - `race`: send requests at the same moment from separate threads (each with its own test client).
-- `fresh_app`: a second app (own configuration, own pool) for the length of a `with` block.
+- `fresh_app`: a second app (own configuration, own pool) for the length of a `with` block;
+  `bound_to`: point the models' database proxy at a given app for a block.
 - `EmbeddedPostgres`: a PostgreSQL server of the test's own (embedded, in a temporary DATA_DIR)
   that the test may stop and start; never the shared test server or the system one.
 - `Gunicorn`: the service under gunicorn (the project's gunicorn.conf.py) on a loopback port.
@@ -42,6 +43,19 @@ def race(app, caller, requests, timeout=30):
 
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(send, requests, timeout=timeout))
+
+
+@contextlib.contextmanager
+def bound_to(app):
+    """Point the module-level database proxy (which the models use) at `app`'s database for the
+    block, then back: needed when an app other than the newest one serves requests."""
+    previous = database.obj
+    database.initialize(app.extensions["database"])
+    try:
+        yield app
+    finally:
+        if previous is not None:
+            database.initialize(previous)
 
 
 @contextlib.contextmanager
