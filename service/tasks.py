@@ -4,9 +4,12 @@ Registered twice (see create_app): the Phase II family carries the user in the p
 identity hook compares with the token (403 on a mismatch). Every query starts from
 `Task.owned(g.user_id)`; a task of someone else is indistinguishable from a missing one (404).
 """
+import dataclasses
+
 from flask import Blueprint, g, request
 from peewee import IntegrityError, fn
 
+from .compiled import queries
 from .errors import ApiError
 from .idempotency import idempotent
 from .listing import encode_cursor, filtered, ordered_page, parse_list_params
@@ -56,11 +59,14 @@ def if_match_version():
 
 def get_task_or_404(task_id):
     """The caller's task `task_id` as a dict, or 404 (missing and not-yours look the same)."""
-    row = (Task.owned(g.user_id, *TASK_FIELDS).where(Task.id == task_id).dicts().first()
-           if task_id <= MAX_ID else None)
-    if row is None:
+    rows = queries.rows("get", _get_query, user=g.user_id, task_id=task_id) if task_id <= MAX_ID else None
+    if not rows:
         raise ApiError(404, f"Task {task_id} not found.")
-    return row
+    return rows[0]
+
+
+def _get_query(user, task_id):
+    return Task.owned(user, *TASK_FIELDS).where(Task.id == task_id).limit(1)
 
 
 def _changed_or_error(rows, task_id, expected_version):
@@ -73,31 +79,43 @@ def _changed_or_error(rows, task_id, expected_version):
     raise ApiError(404, f"Task {task_id} not found.")
 
 
-def _write(query, task_id):
-    """Run an owner-scoped UPDATE/DELETE (from Task.update_owned/delete_owned) of one task,
-    honouring If-Match; the changed row."""
+def _write(shape, build, task_id, **values):
+    """Run an owner-scoped UPDATE/DELETE of one task, `build(user, **values)` (from
+    Task.update_owned/delete_owned), honouring If-Match; the changed row. `shape` names the
+    statement for the compiled-query cache (see compiled.py)."""
     if task_id > MAX_ID:
         raise ApiError(404, f"Task {task_id} not found.")
     expected = if_match_version()
-    query = query.where(Task.id == task_id)
-    if expected is not None:
-        query = query.where(Task.version == expected)
-    return _changed_or_error(list(query.dicts().execute()), task_id, expected)
+
+    def one_task(user, task_id, expected, **values):
+        query = build(user, **values).where(Task.id == task_id)
+        if expected is not None:
+            query = query.where(Task.version == expected)
+        return query
+
+    rows = queries.rows(shape, one_task, user=g.user_id, task_id=task_id, expected=expected, **values)
+    return _changed_or_error(rows, task_id, expected)
 
 
 @bp.get("", strict_slashes=False)
 def index():
     """List the caller's tasks: filters, sort, keyset cursor and total count."""
     params = parse_list_params(request.args)
-    # The total rides along as a scalar subquery: one round trip for page and count.
-    total = filtered(Task.owned(g.user_id, fn.COUNT(Task.id)), params)
-    page = ordered_page(filtered(Task.owned(g.user_id, *TASK_FIELDS, total.alias("total")), params),
-                        params)
-    rows = list(page.dicts())
+    if params.search is None:
+        # Everything that shapes the SQL text is in the key; the values go in as parameters.
+        shape = ("list", params.completed, params.sort, params.descending, params.after is not None)
+        after_value, after_id = params.after or (None, None)
+        rows = queries.rows(shape, lambda **values: _page_query(params, **values), user=g.user_id,
+                            fetch=params.limit + 1, priority=params.priority,
+                            after_value=after_value, after_id=after_id,
+                            offset=params.offset or None if params.after is None else None)
+    else:  # a search pattern is derived from its value: built per request
+        rows = list(_page_query(params, g.user_id, params.limit + 1, params.priority,
+                                *(params.after or (None, None)), params.offset).dicts())
     if rows:
         count = rows[0]["total"]
     elif params.after is not None or params.offset:
-        count = total.scalar()
+        count = filtered(Task.owned(g.user_id, fn.COUNT(Task.id)), params).scalar()
     else:
         count = 0
     next_cursor = encode_cursor(params, rows[params.limit - 1]) if len(rows) > params.limit else None
@@ -105,20 +123,34 @@ def index():
             "next_cursor": next_cursor}
 
 
+def _page_query(params, user, fetch, priority, after_value, after_id, offset):
+    """One page (+1 row) of the list with the total as a scalar subquery: one round trip for
+    page and count."""
+    params = dataclasses.replace(params, priority=priority, offset=offset or 0,
+                                 after=(after_value, after_id) if params.after is not None else None)
+    total = filtered(Task.owned(user, fn.COUNT(Task.id)), params)
+    page = filtered(Task.owned(user, *TASK_FIELDS, total.alias("total")), params)
+    return ordered_page(page, params).limit(fetch)
+
+
 @bp.post("", strict_slashes=False)
 @idempotent
 def create():
     """Create a task for the caller; other body keys (even user_id, id) are ignored."""
     fields = task_fields(json_body(), creating=True)
-    insert = Task.insert(user=g.user_id, **fields).returning(*TASK_FIELDS)
+    shape = ("create", *sorted(fields))
     try:
-        row = list(insert.dicts().execute())[0]
+        row = queries.rows(shape, _insert_query, user=g.user_id, **fields)[0]
     except IntegrityError:
         # The caller's row was removed by another process since this one cached it: heal, retry.
         claims = g.claims
         User.provision(claims["sub"], claims["email"], claims["name"])
-        row = list(insert.dicts().execute())[0]
+        row = queries.rows(shape, _insert_query, user=g.user_id, **fields)[0]
     return task_response(row, 201, {"Location": f"{request.path.rstrip('/')}/{row['id']}"})
+
+
+def _insert_query(user, **fields):
+    return Task.insert(user=user, **fields).returning(*TASK_FIELDS)
 
 
 @bp.get("/<int:task_id>")
@@ -131,19 +163,31 @@ def get(task_id):
 def update(task_id):
     """Change the given fields of a task (PUT behaves as PATCH); 422 when none is given."""
     fields = task_fields(json_body(), creating=False)
-    return task_response(_write(Task.update_owned(g.user_id, **fields).returning(*TASK_FIELDS), task_id))
+    return task_response(_write(("update", *sorted(fields)), _update_query, task_id, **fields))
+
+
+def _update_query(user, **fields):
+    return Task.update_owned(user, **fields).returning(*TASK_FIELDS)
 
 
 @bp.patch("/<int:task_id>/complete")
 def complete(task_id):
     """Toggle a task's completion, or set it with `{"completed": bool}`."""
     wanted = completed_toggle(json_body(required=False))
-    value = ~Task.completed if wanted is None else wanted
-    return task_response(_write(Task.update_owned(g.user_id, completed=value).returning(*TASK_FIELDS), task_id))
+    return task_response(_write("complete", _complete_query, task_id, completed=wanted))
+
+
+def _complete_query(user, completed):
+    value = ~Task.completed if completed is None else completed
+    return Task.update_owned(user, completed=value).returning(*TASK_FIELDS)
 
 
 @bp.delete("/<int:task_id>")
 def delete(task_id):
     """Delete a task."""
-    row = _write(Task.delete_owned(g.user_id).returning(Task.id), task_id)
+    row = _write("delete", _delete_query, task_id)
     return {"message": f"Task {row['id']} deleted.", "deleted_id": row["id"]}
+
+
+def _delete_query(user):
+    return Task.delete_owned(user).returning(Task.id)
