@@ -8,11 +8,11 @@ import functools
 import hashlib
 
 from flask import g, make_response, request
-from peewee import SQL
+from peewee import SQL, IntegrityError
 
 from .db import database
 from .errors import ApiError, field_error
-from .models import IdempotencyKey
+from .models import IdempotencyKey, User
 
 TTL = "24 hours"
 MAX_KEY_LENGTH = 255
@@ -65,14 +65,37 @@ def idempotent(view):
         if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
             raise field_error("Idempotency-Key", f"must be 1..{MAX_KEY_LENGTH} characters")
         request_hash = _request_hash(view)
-        with database.atomic():
-            if not _claim(key, request_hash):
-                return _replay(key, request_hash)
-            response = make_response(view(*args, **kwargs))
-            (IdempotencyKey.update(status=response.status_code, body=response.get_data(as_text=True),
-                                   location=response.headers.get("Location"),
-                                   etag=response.headers.get("ETag"))
-             .where(IdempotencyKey.user == g.user_id, IdempotencyKey.key == key).execute())
-        return response
+        try:
+            return _claim_and_run(view, args, kwargs, key, request_hash)
+        except IntegrityError:
+            # The key row references the user's row. If another process deleted the user since
+            # this one cached it as provisioned, the claim fails and takes the transaction down
+            # with it: provision again and run the request afresh, once.
+            if not _reprovision():
+                raise
+            return _claim_and_run(view, args, kwargs, key, request_hash)
 
     return wrapper
+
+
+def _claim_and_run(view, args, kwargs, key, request_hash):
+    """Claim the key and run the view in one transaction, or replay the stored answer."""
+    with database.atomic():
+        if not _claim(key, request_hash):
+            return _replay(key, request_hash)
+        response = make_response(view(*args, **kwargs))
+        (IdempotencyKey.update(status=response.status_code, body=response.get_data(as_text=True),
+                               location=response.headers.get("Location"),
+                               etag=response.headers.get("ETag"))
+         .where(IdempotencyKey.user == g.user_id, IdempotencyKey.key == key).execute())
+    return response
+
+
+def _reprovision():
+    """Create the caller's row if it is missing; True when it was (the request then counts as
+    the one that created it)."""
+    claims = g.claims
+    if not User.provision(claims["sub"], claims["email"], claims["name"]):
+        return False
+    g.user_created = True
+    return True

@@ -1,4 +1,5 @@
 """/api/users: the caller's own profile. Any other user's id answers 404."""
+import contextlib
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, g
@@ -25,8 +26,12 @@ def current_user_or_404():
 
 def _save(user_id, fields):
     """Apply `fields` to the caller's row; 409 when the email belongs to someone else."""
+    # Inside a transaction (an Idempotency-Key's), a failed UPDATE would abort it for whatever
+    # follows; a savepoint keeps the failure to this statement.
+    guard = database.savepoint() if database.in_transaction() else contextlib.nullcontext()
     try:
-        rows = list(User.update(**fields).where(User.id == user_id).returning(User).execute())
+        with guard:
+            rows = list(User.update(**fields).where(User.id == user_id).returning(User).execute())
     except IntegrityError:
         raise ApiError(409, "That email address is already in use.",
                        errors=[{"field": "email", "message": "is already in use"}]) from None
