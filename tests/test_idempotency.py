@@ -206,3 +206,47 @@ def test_concurrent_users_posts_with_one_key_agree(app, client, admin_db):
     with admin_db.cursor() as cur:
         cur.execute("SELECT count(*) FROM users WHERE id = %s", (caller.id,))
         assert cur.fetchone()[0] == 1
+
+
+# Keys and a user row deleted behind this process's back ----------------------------------------------
+def delete_user_row(admin_db, user_id):
+    # As another gunicorn worker would on DELETE /api/users/me: this process still has the user
+    # cached as provisioned.
+    with admin_db.cursor() as cur:
+        cur.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_keyed_create_after_the_user_row_vanished_provisions_again(alice, admin_db, family):
+    alice.create_task()
+    delete_user_row(admin_db, alice.id)
+    key = new_key()
+    response = alice.post(family.format(user=alice.id), json={"title": "again"}, headers={"Idempotency-Key": key})
+    assert response.status_code == 201, response.get_json()
+    assert task_count(admin_db, alice.id) == 1
+    assert stored_key(admin_db, alice.id, key)[0] == 201
+    again = alice.post(family.format(user=alice.id), json={"title": "again"}, headers={"Idempotency-Key": key})
+    assert again.get_json() == response.get_json()
+
+
+def test_a_keyed_users_post_after_the_user_row_vanished_is_201(alice, admin_db):
+    alice.get("/api/users/me")
+    delete_user_row(admin_db, alice.id)
+    response = alice.post("/api/users", json={"name": "Back"}, headers={"Idempotency-Key": new_key()})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["name"] == "Back"
+
+
+def test_a_keyed_users_post_whose_token_email_is_taken_keeps_the_old_email_not_500(client):
+    email = f"taken-{uuid.uuid4().hex[:10]}@example.com"
+    owner = Caller(client, email=email)
+    assert owner.get("/api/users/me").get_json()["email"] == email
+    other = Caller(client)
+    own_email = other.get("/api/users/me").get_json()["email"]
+    same_user_new_token = Caller(client, other.id, email=email)
+    key = new_key()
+    response = same_user_new_token.post("/api/users", json={"name": "B"}, headers={"Idempotency-Key": key})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["email"] == own_email and response.get_json()["name"] == "B"
+    again = same_user_new_token.post("/api/users", json={"name": "B"}, headers={"Idempotency-Key": key})
+    assert again.get_json() == response.get_json()
