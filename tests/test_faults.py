@@ -7,6 +7,7 @@ without restarting gunicorn; every create acknowledged with 201 is in the databa
 exhausted pool answers 503 after DATABASE_POOL_TIMEOUT, and the statement timeout bounds a
 request blocked on a lock.
 """
+import socket
 import threading
 import time
 import uuid
@@ -301,3 +302,36 @@ def test_statement_timeout_is_applied_to_every_request_statement(database_url):
 def test_psycopg2_cancel_is_an_operational_error():
     # The 503 mapping relies on this (errors.py maps OperationalError to 503).
     assert issubclass(psycopg2.errors.QueryCanceled, psycopg2.OperationalError)
+
+
+def test_a_database_that_accepts_but_never_answers_gives_503_after_the_connect_timeout():
+    # A listener that takes the TCP connection and then says nothing (a hung server, a
+    # black-holing proxy): libpq's connect_timeout must end the wait, not the client's patience.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        url = f"postgresql://nobody@127.0.0.1:{port}/nothing"
+        with fresh_app(url, DATABASE_CONNECT_TIMEOUT="1", DATABASE_POOL_TIMEOUT="1") as app:
+            caller = Caller(app.test_client())
+            for _ in range(2):  # the failed attempt leaves nothing behind in the pool
+                started = time.monotonic()
+                response = caller.get("/api/tasks")
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503 and response.headers["Retry-After"], response.get_json()
+                assert elapsed < 1 + SLACK, elapsed
+            started = time.monotonic()
+            ready = app.test_client().get("/readyz")
+            assert ready.status_code == 503 and time.monotonic() - started < 1 + SLACK
+            assert app.test_client().get("/health").status_code == 200
+
+
+def test_a_refused_database_connection_gives_503_at_once():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]  # bound, not listening: connections are refused
+        with fresh_app(f"postgresql://nobody@127.0.0.1:{port}/nothing") as app:
+            started = time.monotonic()
+            response = Caller(app.test_client()).post("/api/tasks", json={"title": "x"})
+            assert response.status_code == 503 and response.headers["Retry-After"]
+            assert time.monotonic() - started < 1
