@@ -130,7 +130,7 @@ def _fuzz(app, api_schema, mode, examples):
         print(f"{operation.method.upper()} {operation.path}: {time.monotonic() - started:.1f}s")
 
     print(f"\nschemathesis {mode}: {sent} cases")
-    assert sent >= 100
+    assert sent >= examples * 3  # the document has operations and they were exercised
     assert not failures, f"{len(failures)} failing cases:\n" + "\n\n".join(failures[:8])
 
 
