@@ -264,6 +264,28 @@ def test_statement_timeout_bounds_a_write_blocked_by_a_lock(database_url, admin_
         assert caller.request(method, f"/api/tasks/{task['id']}{suffix}", json=body).status_code == 200
 
 
+@pytest.mark.parametrize("method, path", [("GET", "/api/tasks"), ("GET", "/api/users/me/export"),
+                                          ("POST", "/api/tasks")])
+def test_statement_timeout_bounds_reads_and_creates_behind_a_table_lock(database_url, admin_url, database_name,
+                                                                          method, path):
+    with fresh_app(database_url, DATABASE_STATEMENT_TIMEOUT_MS="500") as app:
+        caller = Caller(app.test_client())
+        assert caller.get("/api/tasks").status_code == 200
+        locker = admin_connect(admin_url, database_name)
+        locker.autocommit = False
+        try:
+            with locker.cursor() as cur:
+                cur.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            response = caller.request(method, path, json={"title": "x"} if method == "POST" else None)
+            elapsed = time.monotonic() - started
+        finally:
+            locker.rollback()
+            locker.close()
+        assert response.status_code == 503 and response.headers["Retry-After"], response.get_json()
+        assert elapsed < 0.5 + SLACK, elapsed
+
+
 def test_statement_timeout_bounds_a_create_blocked_by_a_lock_on_its_idempotency_key(database_url, admin_url,
                                                                                      database_name):
     with fresh_app(database_url, DATABASE_STATEMENT_TIMEOUT_MS="500") as app:

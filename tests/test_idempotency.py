@@ -44,6 +44,23 @@ def test_same_key_replays_first_status_body_location_and_etag_and_creates_nothin
     assert task_count(admin_db, alice.id) == 1
 
 
+def test_both_task_families_share_one_key_space(alice, admin_db):
+    # The same create sent through either spelling of the route is the same request.
+    key = new_key()
+    first = alice.post("/api/tasks", json={"title": "either"}, headers={"Idempotency-Key": key})
+    again = alice.post(f"/api/{alice.id}/tasks", json={"title": "either"}, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert task_count(admin_db, alice.id) == 1
+
+
+def test_a_task_key_is_not_a_users_key(alice):
+    # Different views: the key's first request was a task create, so a profile POST with it
+    # is a different request (422), not a replay of a task.
+    key = new_key()
+    alice.post("/api/tasks", json={"title": "x"}, headers={"Idempotency-Key": key})
+    assert alice.post("/api/users", json={"title": "x"}, headers={"Idempotency-Key": key}).status_code == 422
+
+
 def test_replay_is_the_first_answer_even_after_the_task_changed(alice):
     key = new_key()
     first = alice.post("/api/tasks", json={"title": "v1"}, headers={"Idempotency-Key": key})
