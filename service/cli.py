@@ -90,9 +90,10 @@ def seed_bulk_command(users, tasks_per_user, heavy_user_tasks, prefix, replace, 
                 db, users, tasks_per_user, heavy_tasks=heavy_user_tasks, prefix=prefix,
                 replace=replace, seed=random_seed, progress=bar.update)
     elapsed = time.perf_counter() - started
-    click.echo(f"Created {added_users} users and {added_tasks} tasks in {elapsed:.1f} s "
-               f"(users {seeding.bulk_user_id(prefix, 1)} .. {seeding.bulk_user_id(prefix, max(users, 1))}"
-               + (f", {seeding.heavy_user_id(prefix)}" if heavy_user_tasks else "") + ").")
+    names = [f"{seeding.bulk_user_id(prefix, 1)} .. {seeding.bulk_user_id(prefix, users)}"] if users else []
+    names += [seeding.heavy_user_id(prefix)] if heavy_user_tasks else []
+    click.echo(f"Created {added_users} users and {added_tasks} tasks in {elapsed:.1f} s"
+               + (f" (users {', '.join(names)})." if names else "."))
 
 
 @click.command("token")
