@@ -357,3 +357,31 @@ def test_a_refused_database_connection_gives_503_at_once():
             response = Caller(app.test_client()).post("/api/tasks", json={"title": "x"})
             assert response.status_code == 503 and response.headers["Retry-After"]
             assert time.monotonic() - started < 1
+
+
+def test_service_starts_while_the_database_is_down_and_serves_once_it_is_up(own_postgres):
+    headers = {"Authorization": f"Bearer {make_token('fault-cold-start', ttl=600)}"}
+    server = None
+    own_postgres.stop()
+    try:
+        server = Gunicorn(own_postgres.url, workers=1, DATABASE_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+                          DATABASE_POOL_TIMEOUT=str(POOL_TIMEOUT))
+        assert http(server.port, "GET", "/health").status == 200
+        ready = http(server.port, "GET", "/readyz", timeout=MAX_ANSWER_SECONDS + 5)
+        assert ready.status == 503 and ready.headers.get("retry-after")
+        down = http(server.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
+        assert down.status == 503 and down.headers.get("retry-after") and down.elapsed < MAX_ANSWER_SECONDS
+        own_postgres.start()
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        while True:
+            up = http(server.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
+            if up.status == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert up.status == 201, (up.status, up.body)
+        assert http(server.port, "GET", "/readyz").status == 200
+    finally:
+        if server is not None:
+            server.stop()
+        if not (own_postgres.pgdata / "postmaster.pid").exists():
+            own_postgres.start()  # the module's other tests need it whatever happened here
