@@ -65,10 +65,14 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def begin(self, isolation_level=None):
         scope = self.scope_params()
-        if scope is None or isolation_level:
+        if scope is None:
             return super().begin(isolation_level)
+        isolation_level = isolation_level or self._isolation_level
+        begin = "BEGIN"
+        if isolation_level:
+            begin += " ISOLATION LEVEL " + self._adapter.isolation_level_str(isolation_level)
         with peewee.__exception_wrapper__:  # map driver errors to peewee's, as begin() does
-            self.cursor().execute("BEGIN; " + _SCOPE_SQL, scope)
+            self.cursor().execute(f"{begin}; {_SCOPE_SQL}", scope)
 
     # Pool ------------------------------------------------------------------------------------
     def _is_closed(self, conn):
