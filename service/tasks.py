@@ -19,6 +19,7 @@ from .validation import completed_toggle, json_body, task_fields
 bp = Blueprint("tasks", __name__)
 
 MAX_ID = 2**63 - 1
+NO_VERSION = -1  # versions start at 1
 
 
 @bp.url_value_preprocessor
@@ -44,7 +45,8 @@ def task_response(row, status=200, headers=None):
 
 
 def if_match_version():
-    """The version named by `If-Match`, None when absent; 412 when it cannot match a task."""
+    """The version named by `If-Match`, None when absent. A tag that is not a version matches
+    no task: the write then answers 404 when the task is missing, else 412 (RFC 9110 13.2.2)."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
@@ -54,7 +56,7 @@ def if_match_version():
     try:
         return int(tag.strip('"'))
     except ValueError:
-        raise ApiError(412, "If-Match must be the task's ETag, e.g. \"3\".") from None
+        return NO_VERSION
 
 
 def get_task_or_404(task_id):

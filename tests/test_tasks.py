@@ -159,3 +159,11 @@ def test_ids_are_sequential_across_users(alice, bob):
     second = bob.create_task()["id"]
     third = alice.create_task()["id"]
     assert first < second < third
+
+
+def test_if_match_that_is_not_a_version_is_412_for_a_task_and_404_for_none(alice):
+    task = alice.create_task()
+    url = f"/api/tasks/{task['id']}"
+    assert alice.patch(url, json={"title": "x"}, headers={"If-Match": '"abc"'}).status_code == 412
+    assert alice.delete("/api/tasks/987654321", headers={"If-Match": '"abc"'}).status_code == 404
+    assert alice.get(url).get_json()["title"] == task["title"]
