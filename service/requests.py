@@ -20,17 +20,24 @@ def start_request():
 
 def finish_request(response):
     """Echo the request id and log the request in one line (never its headers or body)."""
-    response.headers["X-Request-ID"] = g.get("request_id", "-")
+    # Runs on every request: the context objects are looked up once, not per attribute.
+    ctx_g, req = g._get_current_object(), request._get_current_object()
+    request_id = ctx_g.get("request_id")
+    response.headers["X-Request-ID"] = request_id if request_id is not None else "-"
     if log.isEnabledFor(logging.INFO):
-        log.info("request", extra={"request": {
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
-            "path": request.path,
+        now = time.perf_counter()
+        rule = req.url_rule
+        # makeRecord + handle is what log.info does, minus the walk up the stack for the
+        # caller's file and line, which no formatter here prints.
+        log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request", (), None, extra={"request": {
+            "method": req.method,
+            "route": rule.rule if rule else None,
+            "path": req.path,
             "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-            "request_id": g.get("request_id"),
-            "user_id": g.get("user_id"),
-        }})
+            "duration_ms": round((now - ctx_g.get("started", now)) * 1000, 2),
+            "request_id": request_id,
+            "user_id": ctx_g.get("user_id"),
+        }}))
     return response
 
 
