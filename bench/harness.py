@@ -110,8 +110,8 @@ def check_same_answers(files, cursor):
 
 # Measuring --------------------------------------------------------------------------------
 def median_of(runs):
-    keys = ("rps", "p50_us", "p90_us", "p99_us")
-    result = {key: statistics.median(run[key] for run in runs) for key in keys}
+    keys = ("rps", "p50_us", "p90_us", "p99_us", "cpu_us")
+    result = {key: statistics.median(run[key] for run in runs) for key in keys if key in runs[0]}
     result["non_2xx"] = sum(run["non_2xx"] for run in runs)
     result["requests"] = sum(run["requests"] for run in runs)
     return result
@@ -149,11 +149,16 @@ def run_main(args, admin, secret):
                             result = load.pgbench(url, scenario, script, duration=args.duration,
                                                   clients=args.pgbench_clients, defines=defines)
                         else:
-                            result = load.wrk(f"http://127.0.0.1:{PORTS[target]}", scenario, files,
+                            server = servers[0] if target == "service" else servers[1]
+                            before = server.cpu_seconds()
+                            result = load.wrk(server.base, scenario, files,
                                               duration=args.duration, connections=args.connections)
+                            # CPU the workers spent per request: steadier than req/s on a busy machine
+                            result["cpu_us"] = round((server.cpu_seconds() - before) / max(result["requests"], 1) * 1e6)
                         runs[scenario][target].append(result)
                         log(f"{scenario:<14} {target:<9} #{rep + 1}: {result['rps']:8.0f} req/s  "
                             f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
+                            + (f"  cpu {result['cpu_us']:5d} us/req" if "cpu_us" in result else "")
                             + (f"  NON-2XX {result['non_2xx']}" if result["non_2xx"] else ""))
         memory_summary = memory.summary()
     finally:
@@ -218,7 +223,8 @@ def main(argv=None):
     parser.add_argument("--scale", action="store_true", help="list latency at 10k, 100k and 1M tasks")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per target (default 3)")
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per target")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="seconds of warm-up per target (workers meet the 1,000 users)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
     parser.add_argument("--scenarios", nargs="*", choices=SCENARIOS, help="a subset of the scenarios")

@@ -21,7 +21,7 @@ def wrk(base_url, scenario, files, duration=10, connections=16, threads=2):
     env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_TOKENS": str(files["tokens"]),
            "BENCH_HEAVY": str(files["heavy"]), "BENCH_CURSOR": files.get("cursor", "")}
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+        ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
          "-s", str(WRK_SCRIPT), base_url], env=env, capture_output=True, text=True,
         timeout=duration + 30, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH_RESULT "))

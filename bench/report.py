@@ -65,11 +65,13 @@ def _ms(us):
 
 
 def main_table(results):
-    lines = ["| scenario | target | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|--:|--:|--:|--:|"]
+    lines = ["| scenario | target | req/s | p50 ms | p99 ms | worker CPU µs/req | non-2xx |",
+             "|---|---|--:|--:|--:|--:|--:|"]
     for scenario, by_target in results["median"].items():
         for target, m in by_target.items():
+            cpu = f"{m['cpu_us']:.0f}" if "cpu_us" in m else "-"
             lines.append(f"| {LABELS[scenario]} | {target} | {m['rps']:.0f} | {_ms(m['p50_us'])} | "
-                         f"{_ms(m['p99_us'])} | {m['non_2xx']} |")
+                         f"{_ms(m['p99_us'])} | {cpu} | {m['non_2xx']} |")
     memory = results.get("memory") or {}
     if memory:
         lines += ["", "| worker memory | peak RSS MiB (largest worker) | mean of workers' peaks MiB |",

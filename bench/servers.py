@@ -53,6 +53,15 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def cpu_seconds(self):
+        """User + system CPU the workers have used so far."""
+        total = 0.0
+        for worker in self.workers():
+            with contextlib.suppress(psutil.Error):
+                times = worker.cpu_times()
+                total += times.user + times.system
+        return total
+
     def stop(self):
         if self.process is None or self.process.poll() is not None:
             return
