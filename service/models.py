@@ -17,6 +17,7 @@ from peewee import (
 )
 from playhouse.postgres_ext import DateTimeTZField
 
+from .compiled import queries
 from .db import database
 
 PRIORITIES = ("low", "medium", "high")
@@ -45,15 +46,19 @@ class User(BaseModel):
         An email already held by another account is left out rather than failing the sign-in.
         """
         for candidate_email in (email, None) if email else (None,):
-            query = (cls.insert(id=user_id, email=candidate_email, name=name)
-                     .on_conflict(conflict_target=[cls.id], action="IGNORE")
-                     .returning(cls.id))
             try:
-                return bool(list(query.execute()))
+                return bool(queries.rows("provision-user", cls._provision_query, user_id=user_id,
+                                         email=candidate_email, name=name))
             except IntegrityError:
                 if candidate_email is None:
                     raise
         return False  # pragma: no cover - the loop always returns or raises
+
+    @classmethod
+    def _provision_query(cls, user_id, email, name):
+        return (cls.insert(id=user_id, email=email, name=name)
+                .on_conflict(conflict_target=[cls.id], action="IGNORE")
+                .returning(cls.id))
 
     def to_dict(self):
         """The user as the API shows it."""
