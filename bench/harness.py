@@ -136,7 +136,7 @@ def run_main(args, admin, secret):
         check_same_answers(files, files["cursor"])
         log("warming up both targets")
         for server in servers:
-            load.wrk(server.base, "list", files, duration=args.warmup, connections=args.connections)
+            load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
         cursor_row = json.loads(base64.urlsafe_b64decode(files["cursor"] + "=" * (-len(files["cursor"]) % 4)))
         defines = {"task_base": tasks_arith[0], "task_stride": tasks_arith[1],
                    "heavy": database.heavy_user_id(), "cursor_at": cursor_row[2], "cursor_id": cursor_row[3]}
@@ -194,7 +194,7 @@ def run_scale(args, admin, secret):
     try:
         for server, files in targets.values():
             server.start()
-            load.wrk(server.base, "list", files, duration=args.warmup, connections=args.connections)
+            load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
         for rep in range(args.reps):
             for users, (server, files) in targets.items():
                 result = load.wrk(server.base, "list", files, duration=args.duration,

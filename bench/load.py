@@ -19,7 +19,8 @@ def wrk(base_url, scenario, files, duration=10, connections=16, threads=2):
     if not base_url.startswith("http://127.0.0.1:"):
         raise ValueError("the benchmark only ever loads loopback")
     env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_TOKENS": str(files["tokens"]),
-           "BENCH_HEAVY": str(files["heavy"]), "BENCH_CURSOR": files.get("cursor", "")}
+           "BENCH_HEAVY": str(files["heavy"]), "BENCH_CURSOR": files.get("cursor", ""),
+           "BENCH_CONNECTIONS_PER_THREAD": str(max(1, connections // min(threads, connections)))}
     out = subprocess.run(
         ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
          "-s", str(WRK_SCRIPT), base_url], env=env, capture_output=True, text=True,

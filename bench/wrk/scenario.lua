@@ -1,5 +1,6 @@
 -- One wrk script for every scenario; the harness (bench/harness.py) sets the environment:
---   BENCH_SCENARIO  list | heavy_first | heavy_page500 | create | toggle | get
+--   BENCH_SCENARIO  list | heavy_first | heavy_page500 | create | toggle | get | warmup
+--   BENCH_CONNECTIONS_PER_THREAD  (warmup) wrk's connections per thread
 --   BENCH_TOKENS    file of "<token> <task id>" lines, one per benchmark user (1,000 users)
 --   BENCH_HEAVY     file holding the heavy user's token (heavy_* scenarios)
 --   BENCH_CURSOR    the cursor of the heavy user's page 500 (heavy_page500)
@@ -35,9 +36,18 @@ end
 
 local json_headers = {["Content-Type"] = "application/json"}
 
+local sent = 0
+local per_thread = tonumber(os.getenv("BENCH_CONNECTIONS_PER_THREAD") or "1")
+
 function request()
   local i = math.random(#tokens)
-  if scenario == "list" then
+  if scenario == "warmup" then
+    -- Every user in turn, each sent once per connection of this thread: keep-alive connections
+    -- stay with one worker, so every worker meets (and provisions, once) every user.
+    sent = sent + 1
+    i = (math.floor((sent - 1) / per_thread) % #tokens) + 1
+    return wrk.format("GET", "/api/tasks/" .. task_ids[i], {["Authorization"] = "Bearer " .. tokens[i]})
+  elseif scenario == "list" then
     return wrk.format("GET", "/api/tasks?limit=20", {["Authorization"] = "Bearer " .. tokens[i]})
   elseif scenario == "heavy_first" then
     return wrk.format("GET", "/api/tasks?limit=20", {["Authorization"] = "Bearer " .. heavy_token})
