@@ -7,12 +7,16 @@ message as one implicit transaction, so a transaction-local setting covers the s
 never outlives it); inside `atomic()` the settings ride along with `BEGIN`. Row-level security
 policies read `app.user_id`, so a query that forgot its owner condition still sees one user only.
 """
+import os
 import select
+import socket
 import threading
 import time
 from urllib.parse import urlparse
 
 import peewee
+import psycopg2
+from flask import has_request_context
 from peewee import DatabaseProxy
 from playhouse.pool import PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
@@ -29,6 +33,71 @@ _SCOPE_SQL = ("SELECT set_config('app.user_id', %s, true), "
               "set_config('TimeZone', 'UTC', true); ")
 
 
+class Watchdog:
+    """Ends database calls that outlive their deadline, so a request never waits forever.
+
+    statement_timeout is enforced by the server; a server that stops answering without closing
+    its connections (a frozen process, a paused VM or container, a network partition) enforces
+    nothing, and libpq waits for its answer with no limit. Each call registers a deadline here;
+    a thread of this process shuts the overdue call's socket down, which makes libpq fail the
+    call at once ("server closed the connection"): the request answers 503 and the pool discards
+    the connection. Costs a dictionary entry per call; the thread wakes `interval` times a second.
+    """
+
+    def __init__(self, interval=0.2):
+        self.interval = interval
+        self.severed = 0
+        self._calls = {}  # thread id -> (deadline, connection)
+        self._pid = None
+        self._lock = threading.Lock()
+
+    def watch(self, conn, seconds):
+        """Start watching this thread's call on `conn`; it must end within `seconds`."""
+        if self._pid != os.getpid():  # first use in this process (gunicorn forks after preload)
+            self._start()
+        self._calls[threading.get_ident()] = (time.monotonic() + seconds, conn)
+
+    def done(self):
+        """This thread's call has ended."""
+        self._calls.pop(threading.get_ident(), None)
+
+    def _start(self):
+        with self._lock:
+            if self._pid != os.getpid():
+                self._calls = {}
+                threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self):
+        while True:
+            time.sleep(self.interval)
+            now = time.monotonic()
+            for ident, call in list(self._calls.items()):
+                if call[0] < now and self._calls.get(ident) is call:
+                    self._calls.pop(ident, None)
+                    self.severed += 1
+                    _sever(call[1])
+
+
+def _sever(conn):
+    """Shut the connection's socket down under libpq (a duplicate descriptor, so libpq's own
+    stays valid and is closed by libpq as usual)."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, ValueError, AttributeError, psycopg2.Error):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+WATCHDOG = Watchdog()
+PROBE_DEADLINE_SECONDS = 2.0
+
+
 class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
     """A pooled PostgreSQL database whose statements run under the bound user's scope."""
 
@@ -38,6 +107,32 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         self._statement_timeout = str(int(statement_timeout_ms))
         self._probe_idle_after = probe_idle_after
         self._returned_at = {}
+        self.watchdog = WATCHDOG
+
+    # Deadlines -------------------------------------------------------------------------------
+    def call_deadline(self):
+        """Seconds this thread's next call may take before the watchdog ends it, or None (no
+        limit). The statement timeout plus room for the round trip and the result's transfer.
+        Calls of a web request always have one (also unscoped ones such as /readyz's); outside
+        requests (migrations, operator commands) only a bound user's calls do."""
+        scope = self.scope_params()
+        if scope is not None:
+            timeout_ms = int(scope[2])
+        elif has_request_context():
+            timeout_ms = int(self._statement_timeout)
+        else:
+            return None
+        return None if timeout_ms <= 0 else timeout_ms / 1000 * 1.5 + 1.0
+
+    def _watched(self, call, *args):
+        seconds = self.call_deadline()
+        if seconds is None:
+            return call(*args)
+        self.watchdog.watch(self.connection(), seconds)
+        try:
+            return call(*args)
+        finally:
+            self.watchdog.done()
 
     # Scope -----------------------------------------------------------------------------------
     def bind_user(self, user_id):
@@ -61,7 +156,13 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
             params = scope + tuple(params or ())
-        return super().execute_sql(sql, params)
+        return self._watched(super().execute_sql, sql, params)
+
+    def commit(self):
+        return self._watched(super().commit)
+
+    def rollback(self):
+        return self._watched(super().rollback)
 
     def begin(self, isolation_level=None):
         scope = self.scope_params()
@@ -72,7 +173,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         if isolation_level:
             begin += " ISOLATION LEVEL " + self._adapter.isolation_level_str(isolation_level)
         with peewee.__exception_wrapper__:  # map driver errors to peewee's, as begin() does
-            self.cursor().execute(f"{begin}; {_SCOPE_SQL}", scope)
+            self._watched(self.cursor().execute, f"{begin}; {_SCOPE_SQL}", scope)
 
     # Pool ------------------------------------------------------------------------------------
     def _is_closed(self, conn):
@@ -89,7 +190,20 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
             # say, so one poll (no round trip) tells them apart; when in doubt, probe.
             if not _readable(conn):
                 return False
-        return super()._is_closed(conn)
+        return self._guarded(super()._is_closed, conn)
+
+    def _can_reuse(self, conn):
+        # Check-in rolls back a transaction left open: a round trip the watchdog must cover too.
+        return self._guarded(super()._can_reuse, conn)
+
+    def _guarded(self, check, conn):
+        # The pool's own round trips (liveness probe, check-in rollback) run under its lock:
+        # one hanging there would stall every thread's checkout, so they get a short deadline.
+        self.watchdog.watch(conn, PROBE_DEADLINE_SECONDS)
+        try:
+            return check(conn)
+        finally:
+            self.watchdog.done()
 
     def _close(self, conn, close_conn=False):
         self._returned_at[id(conn)] = time.monotonic()
