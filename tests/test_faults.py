@@ -7,15 +7,19 @@ without restarting gunicorn; every create acknowledged with 201 is in the databa
 exhausted pool answers 503 after DATABASE_POOL_TIMEOUT, and the statement timeout bounds a
 request blocked on a lock.
 """
+import signal
 import socket
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import peewee
+import psutil
 import psycopg2
 import pytest
 
+from service.db import PROBE_DEADLINE_SECONDS
 from tests.conftest import Caller, admin_connect, make_token
 from tests.servers import EmbeddedPostgres, Gunicorn, fresh_app, http
 
@@ -385,3 +389,86 @@ def test_service_starts_while_the_database_is_down_and_serves_once_it_is_up(own_
             server.stop()
         if not (own_postgres.pgdata / "postmaster.pid").exists():
             own_postgres.start()  # the module's other tests need it whatever happened here
+
+
+def _signal_server(server, signum):
+    pid = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for process in processes:
+        process.send_signal(signum)
+
+
+def test_a_frozen_database_gives_503_within_the_deadline_not_a_hang(own_postgres):
+    # SIGSTOP: the server keeps its sockets open and the kernel keeps accepting, but nothing
+    # answers (as a paused VM or container, or a partition). statement_timeout cannot fire on
+    # a frozen server; the service's watchdog (service/db.py) must end the wait.
+    statement_ms, connect_s = 1000, 1
+    deadline = statement_ms / 1000 * 1.5 + 1.0  # db.ScopedPostgresqlDatabase.call_deadline
+    bound = deadline + PROBE_DEADLINE_SECONDS + connect_s + SLACK
+    headers = {"Authorization": f"Bearer {make_token('fault-frozen', ttl=600)}"}
+    server = Gunicorn(own_postgres.url, workers=1, DATABASE_STATEMENT_TIMEOUT_MS=str(statement_ms),
+                      DATABASE_CONNECT_TIMEOUT=str(connect_s), DATABASE_POOL_TIMEOUT="1")
+    try:
+        for _ in range(3):  # warm the pool
+            assert http(server.port, "POST", "/api/tasks", {"title": "warm"}, headers).status == 201
+        _signal_server(own_postgres, signal.SIGSTOP)
+        try:
+            answers = [http(server.port, method, path, body, headers, timeout=bound + 10)
+                       for method, path, body in [("POST", "/api/tasks", {"title": "frozen"}),
+                                                  ("GET", "/api/tasks", None), ("GET", "/api/users/me", None),
+                                                  ("GET", "/readyz", None)]]
+        finally:
+            _signal_server(own_postgres, signal.SIGCONT)
+        for answer in answers:
+            assert answer.status == 503 and answer.headers.get("retry-after"), (answer.status, answer.body)
+            assert answer.elapsed < bound, [a.elapsed for a in answers]
+        deadline_at = time.monotonic() + RECOVERY_SECONDS
+        while True:
+            up = http(server.port, "POST", "/api/tasks", {"title": "thawed"}, headers)
+            if up.status == 201 or time.monotonic() > deadline_at:
+                break
+            time.sleep(0.05)
+        assert up.status == 201, (up.status, up.body)
+        print(f"\nfrozen database: answers in {[round(a.elapsed, 2) for a in answers]} s")
+    finally:
+        server.stop()
+
+
+def test_call_deadlines_cover_requests_but_not_operator_work(database_url):
+    with fresh_app(database_url, DATABASE_STATEMENT_TIMEOUT_MS="2000") as app:
+        db = app.extensions["database"]
+        assert db.call_deadline() is None  # migrations, CLI commands: no watchdog
+        db.bind_admin()
+        assert db.call_deadline() is None
+        db.bind_user("someone")
+        assert db.call_deadline() == 2 * 1.5 + 1
+        db.unbind()
+        with app.test_request_context("/readyz"):
+            assert db.call_deadline() == 2 * 1.5 + 1  # unscoped, but serving a request
+
+
+def test_the_watchdog_ends_a_call_past_its_deadline_on_a_live_server(database_url):
+    # The watchdog itself, against a server that is alive but slow: a call of a user scope
+    # whose server-side timeout is generous is cut at the client-side deadline.
+    with fresh_app(database_url, DATABASE_STATEMENT_TIMEOUT_MS="400") as app:
+        db = app.extensions["database"]
+        before = db.watchdog.severed
+        db.bind_user("someone")
+        try:
+            with db.connection_context():
+                started = time.monotonic()
+                with pytest.raises(peewee.OperationalError):
+                    # the scope sets statement_timeout 400 ms; lift it within the statement so
+                    # only the watchdog (deadline 1.6 s) can end the sleep
+                    db.execute_sql("SET LOCAL statement_timeout = 0; SELECT pg_sleep(10)")
+                elapsed = time.monotonic() - started
+        finally:
+            db.unbind()
+        assert 1.5 <= elapsed < 1.6 + 1.0, elapsed
+        assert db.watchdog.severed == before + 1
+        db.bind_user("someone")
+        try:  # the severed connection was discarded: the next call works
+            with db.connection_context():
+                assert db.execute_sql("SELECT 1").fetchone() == (1,)
+        finally:
+            db.unbind()
