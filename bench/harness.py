@@ -136,7 +136,8 @@ def run_main(args, admin, secret):
         check_same_answers(files, files["cursor"])
         log("warming up both targets")
         for server in servers:
-            load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
+            warm = load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
+            log(f"warmed {server.name}: {warm['requests']} requests")
         cursor_row = json.loads(base64.urlsafe_b64decode(files["cursor"] + "=" * (-len(files["cursor"]) % 4)))
         defines = {"task_base": tasks_arith[0], "task_stride": tasks_arith[1],
                    "heavy": database.heavy_user_id(), "cursor_at": cursor_row[2], "cursor_id": cursor_row[3]}
@@ -194,7 +195,8 @@ def run_scale(args, admin, secret):
     try:
         for server, files in targets.values():
             server.start()
-            load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
+            warm = load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
+            log(f"warmed {server.name}: {warm['requests']} requests")
         for rep in range(args.reps):
             for users, (server, files) in targets.items():
                 result = load.wrk(server.base, "list", files, duration=args.duration,
@@ -223,8 +225,8 @@ def main(argv=None):
     parser.add_argument("--scale", action="store_true", help="list latency at 10k, 100k and 1M tasks")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per target (default 3)")
-    parser.add_argument("--warmup", type=int, default=10,
-                        help="seconds of warm-up per target (workers meet the 1,000 users)")
+    parser.add_argument("--warmup", type=int, default=30,
+                        help="most seconds of warm-up per target (it ends once every worker met every user)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
     parser.add_argument("--scenarios", nargs="*", choices=SCENARIOS, help="a subset of the scenarios")

@@ -16,7 +16,7 @@ PGBENCH_DIR = BENCH / "pgbench"
 
 def wrk(base_url, scenario, files, duration=10, connections=16, threads=2):
     """One bounded wrk run of `scenario` against `base_url` (loopback only)."""
-    if not base_url.startswith("http://127.0.0.1:"):
+    if not base_url.startswith("http://127.0.0.1:") or duration > 60:
         raise ValueError("the benchmark only ever loads loopback")
     env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_TOKENS": str(files["tokens"]),
            "BENCH_HEAVY": str(files["heavy"]), "BENCH_CURSOR": files.get("cursor", ""),

@@ -66,6 +66,16 @@ function request()
   error("unknown BENCH_SCENARIO " .. tostring(scenario))
 end
 
+if scenario == "warmup" then
+  -- Stop this thread once every user went over each of its connections (defined only for the
+  -- warm-up: a response() function makes wrk parse every response).
+  local answered = 0
+  function response(status, headers, body)
+    answered = answered + 1
+    if answered >= #tokens * per_thread then wrk.thread:stop() end
+  end
+end
+
 -- One JSON line the harness parses: counts, rate and latency percentiles (microseconds).
 function done(summary, latency, requests)
   local e = summary.errors
