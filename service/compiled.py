@@ -59,8 +59,9 @@ class CompiledQueries:
         self._size = size
         self.compiles = 0
 
-    def rows(self, shape, build, **values):
-        """The rows of `build(**values)` as dicts, compiling its SQL only once per shape."""
+    def rows(self, shape, build, tuples=False, **values):
+        """The rows of `build(**values)` as dicts (as tuples with `tuples=True`, in the order of
+        its columns), compiling its SQL only once per shape."""
         key = (shape, *((name, value if _is_shape(value) else type(value))
                         for name, value in sorted(values.items())))
         entry = self._entries.get(key)
@@ -69,12 +70,12 @@ class CompiledQueries:
             if entry is None:  # a value that cannot stand in: run this one uncompiled
                 query = build(**values)
                 sql, params = query.sql()
-                return self._run(sql, params, _names(query))
+                return self._run(sql, params, None if tuples else _names(query))
             if len(self._entries) < self._size:
                 self._entries[key] = entry
         sql, plan, names = entry
         return self._run(sql, [values[name] if name is not None else constant for name, constant in plan],
-                         names)
+                         None if tuples else names)
 
     def _compile(self, build, values):
         stand_ins, slots = {}, {}
@@ -105,8 +106,8 @@ class CompiledQueries:
 
     @staticmethod
     def _run(sql, params, names):
-        cursor = database.execute_sql(sql, params)
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = database.execute_sql(sql, params).fetchall()
+        return rows if names is None else [dict(zip(names, row, strict=True)) for row in rows]
 
 
 # The service's one cache (per process; workers fork after the app is built, before any query).

@@ -98,6 +98,24 @@ def parse_list_params(args):
                       limit, offset, after)
 
 
+# Parsed parameters by query string: the same few lists (first page, limit=N, a filter) are asked
+# for over and over, and parsing is a pure function of the query string. Cursor pages are unique,
+# so they are parsed each time rather than crowding the cache out; the cache is bounded.
+_PARSED = {}
+_PARSED_MAX = 1024
+
+
+def list_params(request):
+    """parse_list_params for `request`'s query string, remembered for repeated query strings."""
+    query_string = request.query_string
+    params = _PARSED.get(query_string)
+    if params is None:
+        params = parse_list_params(request.args)
+        if len(_PARSED) < _PARSED_MAX and b"cursor" not in query_string:
+            _PARSED[query_string] = params
+    return params
+
+
 def _canonical_sort(sort):
     return {"created_at": "created", "updated_at": "updated"}.get(sort, sort)
 
