@@ -14,6 +14,7 @@ import os
 import secrets
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ def log(message):
 def ensure_data(admin, name, users, tasks_per_user, heavy_tasks):
     """Create, migrate and (unless already done) seed one benchmark database; its app URL."""
     url = database.prepare(admin, name)
+    removed = database.tidy(admin, name, CREATED_TITLE)
+    if removed:
+        log(f"{name}: removed {removed} tasks left by an earlier create scenario")
     have_users, have_tasks, have_heavy = database.counts(admin, name)
     if (have_users, have_tasks, have_heavy) == (users, users * tasks_per_user, heavy_tasks):
         log(f"{name}: already seeded ({have_users} users, {have_tasks + have_heavy} tasks)")
@@ -50,9 +54,6 @@ def ensure_data(admin, name, users, tasks_per_user, heavy_tasks):
         log(f"{name}: seeding {users} users x {tasks_per_user} tasks"
             + (f" + one user with {heavy_tasks} tasks" if heavy_tasks else ""))
         database.seed(url, users, tasks_per_user, heavy_tasks, replace=have_users > 0 or have_heavy > 0)
-    removed = database.tidy(admin, name, CREATED_TITLE)
-    if removed:
-        log(f"{name}: removed {removed} tasks left by an earlier create scenario")
     return url
 
 
@@ -74,6 +75,26 @@ def write_token_files(admin, name, secret, users, tag):
     heavy = OUT / f"heavy-{tag}.txt"
     heavy.write_text(mint(secret, database.heavy_user_id()) + "\n")
     return {"tokens": tokens, "heavy": heavy}, (base, stride) if linear else None
+
+
+def warm_up(server, files, seconds):
+    """Make every worker meet every user (the service provisions a user on first sight, once per
+    process). wrk runs one connection per thread, each sending every user in turn; keep-alive
+    keeps a connection on one worker, but gunicorn's workers take unequal shares of new
+    connections (a worker may get none), so this repeats until each worker has served one."""
+    workers = {worker.pid for worker in server.workers()}
+    served = set()
+    for _attempt in range(5):
+        run = threading.Thread(target=load.wrk, args=(server.base, "warmup", files),
+                               kwargs={"duration": seconds, "connections": 16, "threads": 16})
+        run.start()
+        while run.is_alive():
+            served |= server.workers_with_connections()
+            run.join(0.25)
+        if workers <= served:
+            log(f"warmed {server.name}: each of its {len(workers)} workers met every user")
+            return
+    log(f"warning: {server.name}: {len(workers - served)} worker(s) never got a warm-up connection")
 
 
 # HTTP helpers -----------------------------------------------------------------------------
@@ -136,8 +157,7 @@ def run_main(args, admin, secret):
         check_same_answers(files, files["cursor"])
         log("warming up both targets")
         for server in servers:
-            warm = load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
-            log(f"warmed {server.name}: {warm['requests']} requests")
+            warm_up(server, files, args.warmup)
         cursor_row = json.loads(base64.urlsafe_b64decode(files["cursor"] + "=" * (-len(files["cursor"]) % 4)))
         defines = {"task_base": tasks_arith[0], "task_stride": tasks_arith[1],
                    "heavy": database.heavy_user_id(), "cursor_at": cursor_row[2], "cursor_id": cursor_row[3]}
@@ -195,8 +215,7 @@ def run_scale(args, admin, secret):
     try:
         for server, files in targets.values():
             server.start()
-            warm = load.wrk(server.base, "warmup", files, duration=args.warmup, connections=args.connections)
-            log(f"warmed {server.name}: {warm['requests']} requests")
+            warm_up(server, files, args.warmup)
         for rep in range(args.reps):
             for users, (server, files) in targets.items():
                 result = load.wrk(server.base, "list", files, duration=args.duration,

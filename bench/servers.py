@@ -53,6 +53,16 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def workers_with_connections(self):
+        """The pids of the workers holding a client connection right now."""
+        pids = set()
+        for worker in self.workers():
+            with contextlib.suppress(psutil.Error):
+                if any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == self.port
+                       for c in worker.net_connections("tcp")):
+                    pids.add(worker.pid)
+        return pids
+
     def cpu_seconds(self):
         """User + system CPU the workers have used so far."""
         total = 0.0

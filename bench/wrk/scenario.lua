@@ -42,8 +42,9 @@ local per_thread = tonumber(os.getenv("BENCH_CONNECTIONS_PER_THREAD") or "1")
 function request()
   local i = math.random(#tokens)
   if scenario == "warmup" then
-    -- Every user in turn, each sent once per connection of this thread: keep-alive connections
-    -- stay with one worker, so every worker meets (and provisions, once) every user.
+    -- Every user in turn, each sent once per connection of this thread (the harness runs one
+    -- connection per thread): keep-alive connections stay with one worker, so every worker
+    -- holding a connection meets (and provisions, once) every user.
     sent = sent + 1
     i = (math.floor((sent - 1) / per_thread) % #tokens) + 1
     return wrk.format("GET", "/api/tasks/" .. task_ids[i], {["Authorization"] = "Bearer " .. tokens[i]})
