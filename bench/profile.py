@@ -39,6 +39,8 @@ def summarise(raw_path, requests):
     total = 0
     for line in open(raw_path):
         stack, _, count = line.rstrip().rpartition(" ")
+        if not count.isdigit():  # a frame name with a line break in it
+            continue
         frames = stack.split(";")
         total += int(count)
         label = "gunicorn (HTTP parsing, sockets, threads)"
