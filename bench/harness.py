@@ -85,8 +85,7 @@ def warm_up(server, files, seconds):
     workers = {worker.pid for worker in server.workers()}
     served = set()
     for _attempt in range(5):
-        run = threading.Thread(target=load.wrk, args=(server.base, "warmup", files),
-                               kwargs={"duration": seconds, "connections": 16, "threads": 16})
+        run = threading.Thread(target=load.warm, args=(server.base, files, 8, seconds))
         run.start()
         while run.is_alive():
             served |= server.workers_with_connections()

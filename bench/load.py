@@ -5,6 +5,8 @@ import json
 import os
 import re
 import subprocess
+import tempfile
+import time
 
 from service import embedded
 
@@ -29,6 +31,26 @@ def wrk(base_url, scenario, files, duration=10, connections=16, threads=2):
     result = json.loads(line.removeprefix("BENCH_RESULT "))
     result["non_2xx"] = result["errors"]["status"]
     return result
+
+
+def warm(base_url, files, connections, timeout):
+    """The warm-up scenario: one connection per wrk thread, each sending every user once; ends
+    as soon as every thread is through (or after `timeout` seconds)."""
+    with tempfile.TemporaryDirectory() as markers:
+        env = {**os.environ, "BENCH_SCENARIO": "warmup", "BENCH_TOKENS": str(files["tokens"]),
+               "BENCH_HEAVY": str(files["heavy"]), "BENCH_CONNECTIONS_PER_THREAD": "1",
+               "BENCH_WARM_DIR": markers}
+        with subprocess.Popen(["wrk", f"-t{connections}", f"-c{connections}", f"-d{timeout}s",
+                               "--timeout", "5s", "-s", str(WRK_SCRIPT), base_url], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+            deadline = time.monotonic() + timeout + 10
+            while run.poll() is None and time.monotonic() < deadline:
+                if len(os.listdir(markers)) >= connections:
+                    run.terminate()
+                    break
+                time.sleep(0.1)
+            run.wait(timeout=10)
+        return len(os.listdir(markers)) >= connections
 
 
 def pgbench_script(scenario, user_prefix):

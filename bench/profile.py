@@ -74,7 +74,7 @@ def main(argv=None):
     stem = OUT / f"profile-{args.scenario}-{args.target}"
     try:
         server.start()
-        load.wrk(server.base, "warmup", files, duration=30, connections=4)
+        load.warm(server.base, files, 4, 30)
         if args.scenario == "heavy_page500":
             from .harness import heavy_cursor
             files["cursor"] = heavy_cursor(server.base, files["heavy"].read_text().strip())

@@ -8,7 +8,7 @@
 local scenario = os.getenv("BENCH_SCENARIO")
 local tokens, task_ids = {}, {}
 local heavy_token, cursor = nil, os.getenv("BENCH_CURSOR")
-local thread_no = 0
+local threads_set_up = 0
 
 local function read_lines(path)
   local lines = {}
@@ -19,8 +19,8 @@ local function read_lines(path)
 end
 
 function setup(thread)
-  thread_no = thread_no + 1
-  thread:set("thread_no", thread_no)
+  threads_set_up = threads_set_up + 1
+  thread:set("thread_no", threads_set_up)  -- a global of that thread's own Lua state
 end
 
 function init(args)
@@ -70,10 +70,16 @@ end
 if scenario == "warmup" then
   -- Stop this thread once every user went over each of its connections (defined only for the
   -- warm-up: a response() function makes wrk parse every response).
+  -- wrk itself runs to its duration, so each thread leaves a marker in BENCH_WARM_DIR and the
+  -- harness ends wrk once every thread has left one.
   local answered = 0
   function response(status, headers, body)
     answered = answered + 1
-    if answered >= #tokens * per_thread then wrk.thread:stop() end
+    if answered == #tokens * per_thread then
+      local marker = io.open(os.getenv("BENCH_WARM_DIR") .. "/done-" .. tostring(thread_no), "w")
+      marker:close()
+      wrk.thread:stop()
+    end
   end
 end
 
