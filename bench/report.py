@@ -131,11 +131,13 @@ def plot(results, path):
         ax.set_xticks(range(len(scenarios)), [s.replace("_", "\n") for s in scenarios], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_yscale("log")
+        ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the value labels
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"todo service vs thin reference vs pgbench ({results['finished']}, median of "
                  f"{results['settings']['repetitions']} x {results['settings']['duration_s']} s)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
