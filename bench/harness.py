@@ -157,6 +157,9 @@ def run_main(args, admin, secret):
         log("warming up both targets")
         for server in servers:
             warm_up(server, files, args.warmup)
+            # then a short unmeasured run at full concurrency: every worker thread opens its
+            # database connection (a new PostgreSQL backend is slow on its first statements)
+            load.wrk(server.base, "list", files, duration=5, connections=args.connections)
         cursor_row = json.loads(base64.urlsafe_b64decode(files["cursor"] + "=" * (-len(files["cursor"]) % 4)))
         defines = {"task_base": tasks_arith[0], "task_stride": tasks_arith[1],
                    "heavy": database.heavy_user_id(), "cursor_at": cursor_row[2], "cursor_id": cursor_row[3]}
