@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import psycopg2
-from psycopg2.extensions import parse_dsn
 
 from service import embedded
 from service.config import DEFAULT_DATA_DIR
@@ -33,14 +32,9 @@ def admin_url():
     return os.environ.get("BENCH_DATABASE_URL") or embedded.admin_url(DEFAULT_DATA_DIR)
 
 
-def role_url(admin, database, role=ROLE):
-    """The URL of `database` on the admin URL's server, as the ordinary `role`."""
-    params = parse_dsn(admin)
-    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
-    if host.startswith("/"):
-        return f"postgresql://{role}@/{database}?host={host}&port={port}"
-    return f"postgresql://{role}@{host}:{port}/{database}"
-
+def role_url(admin_url, database, role=ROLE):
+    """A URL to `database` on the admin URL's server, as `role`."""
+    return embedded.role_url(admin_url, database, role)
 
 def admin_connect(admin, database):
     conn = psycopg2.connect(admin, dbname=database)

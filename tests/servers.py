@@ -10,6 +10,7 @@
 """
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -64,12 +65,16 @@ def fresh_app(database_url, **env):
     proxy follows the newest app, so it is pointed back at the previous one afterwards (the
     session's app keeps working)."""
     previous = database.obj
+    logger = logging.getLogger("service")  # create_app reconfigures it: restore it after
+    handlers, level = list(logger.handlers), logger.level
     app = create_app(make_config(**env), database_url=database_url)
     app.config["TESTING"] = True
     try:
         yield app
     finally:
         app.extensions["database"].close_all()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
         if previous is not None:
             database.initialize(previous)
 
