@@ -230,9 +230,9 @@ def unauthorized(detail, token_given):
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def bearer_token():
-    """The token in `Authorization: Bearer ...`, or a 401."""
-    header = request.headers.get("Authorization", "")
+def bearer_token(req):
+    """The token in `req`'s `Authorization: Bearer ...`, or a 401."""
+    header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise unauthorized("Authentication required: send Authorization: Bearer <token>.", False)
@@ -241,9 +241,9 @@ def bearer_token():
     return token.strip()
 
 
-def ensure_user(claims):
-    """Provision the caller's row on first sight; True when this request created it."""
-    known = current_app.extensions["known_users"]
+def ensure_user(claims, known):
+    """Provision the caller's row on first sight (`known`: the KnownUsers); True when this
+    request created it."""
     if claims["sub"] in known:
         return False
     created = User.provision(claims["sub"], claims["email"], claims["name"])
@@ -253,18 +253,22 @@ def ensure_user(claims):
 
 def authenticate():
     """before_request of the API: verify the token, bind the user, open the connection."""
-    if request.method == "OPTIONS":
+    # Runs on every API request: the context objects are looked up once, not per attribute.
+    req, ctx_g, app = request._get_current_object(), g._get_current_object(), current_app._get_current_object()
+    if req.method == "OPTIONS":
         return
-    token = bearer_token()
+    token = bearer_token(req)
     try:
-        claims = current_app.extensions["token_verifier"].verify(token)
+        claims = app.extensions["token_verifier"].verify(token)
     except InvalidToken as error:
         raise unauthorized(f"Invalid token: {error}.", True) from None
-    g.claims = claims
-    g.user_id = claims["sub"]
-    path_user = g.get("path_user_id")
-    if path_user is not None and path_user != g.user_id:
+    user_id = claims["sub"]
+    ctx_g.claims = claims
+    ctx_g.user_id = user_id
+    path_user = ctx_g.get("path_user_id")
+    if path_user is not None and path_user != user_id:
         raise ApiError(403, "The user in the path is not the signed-in user.")
-    database.obj.bind_user(g.user_id)
-    database.connect(reuse_if_open=True)
-    g.user_created = ensure_user(claims)
+    db = database.obj
+    db.bind_user(user_id)
+    db.connect(reuse_if_open=True)
+    ctx_g.user_created = ensure_user(claims, app.extensions["known_users"])

@@ -130,6 +130,9 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def _can_reuse(self, conn):
         # Check-in rolls back a transaction left open: a round trip the watchdog must cover too.
+        # An idle connection (the usual case) needs no round trip, so no watch.
+        if self._adapter.txn_status(conn) == self._adapter.txn_idle:
+            return True
         return self._guarded(super()._can_reuse, conn)
 
     def _guarded(self, check, conn):

@@ -5,10 +5,12 @@ here turn each into `application/problem+json`. Nothing else builds an error res
 """
 import logging
 
-from flask import g, jsonify
+from flask import g
 from peewee import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
+
+from .jsonio import json_response
 
 log = logging.getLogger("service.errors")
 
@@ -54,11 +56,7 @@ def problem(status, detail, title=None, errors=None, headers=None):
             "status": status, "detail": detail}
     if errors:
         body["errors"] = errors
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    response.headers.update(headers or {})
-    return response
+    return json_response(body, status, headers, mimetype="application/problem+json")
 
 
 def _api_error(error):

@@ -12,6 +12,7 @@ from peewee import IntegrityError, fn
 from .compiled import queries
 from .errors import ApiError
 from .idempotency import idempotent
+from .jsonio import json_response
 from .listing import encode_cursor, filtered, list_params, ordered_page
 from .models import TASK_FIELDS, Task, User
 from .validation import completed_toggle, json_body, task_fields
@@ -41,7 +42,7 @@ def task_json(row):
 
 def task_response(row, status=200, headers=None):
     """A task with its ETag (the version)."""
-    return task_json(row), status, {"ETag": f'"{row["version"]}"', **(headers or {})}
+    return json_response(task_json(row), status, {"ETag": f'"{row["version"]}"', **(headers or {})})
 
 
 def if_match_version():
@@ -122,8 +123,8 @@ def index():
         count = 0
     next_cursor = (encode_cursor(params, dict(zip(LIST_COLUMNS, rows[params.limit - 1], strict=True)))
                    if len(rows) > params.limit else None)
-    return {"tasks": [_listed_task_json(row) for row in rows[:params.limit]], "count": count,
-            "next_cursor": next_cursor}
+    return json_response({"tasks": [_listed_task_json(row) for row in rows[:params.limit]], "count": count,
+                          "next_cursor": next_cursor})
 
 
 # A list row is a tuple of TASK_FIELDS' columns and the total (no dict per row on the hot path).
@@ -205,7 +206,7 @@ def _complete_query(user, completed):
 def delete(task_id):
     """Delete a task."""
     row = _write("delete", _delete_query, task_id)
-    return {"message": f"Task {row['id']} deleted.", "deleted_id": row["id"]}
+    return json_response({"message": f"Task {row['id']} deleted.", "deleted_id": row["id"]})
 
 
 def _delete_query(user):

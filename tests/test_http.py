@@ -1,4 +1,7 @@
 """HTTP-level promises: CORS, problem documents for routing errors, request ids."""
+import inspect
+import re
+
 ORIGIN = "http://localhost:3000"
 
 
@@ -22,6 +25,30 @@ def test_cors_headers_on_actual_response_for_allowed_origin_only(alice):
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
+def test_cors_headers_on_error_responses_and_only_for_browsers(client):
+    # A browser needs the CORS headers on a 401 too, or it hides the error from the page.
+    refused = client.get("/api/tasks", headers={"Origin": ORIGIN})
+    assert refused.status_code == 401
+    assert refused.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert refused.headers["Access-Control-Allow-Credentials"] == "true"
+    # Without an Origin header the caller is not a browser making a cross-origin request.
+    plain = client.get("/api/tasks")
+    assert plain.status_code == 401
+    assert not [name for name in plain.headers.keys() if name.lower().startswith("access-control-")]
+
+
+def test_no_view_or_hook_is_a_coroutine(app):
+    # ServiceFlask.ensure_sync hands every view and hook to Flask as it is: an async one would
+    # return an unawaited coroutine instead of running.
+    hooks = [*app.view_functions.values()]
+    for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
+                     app.url_value_preprocessors):
+        hooks += [hook for functions in registry.values() for hook in functions]
+    assert len(hooks) > 20
+    for hook in hooks:
+        assert not inspect.iscoroutinefunction(inspect.unwrap(hook)), hook
+
+
 def test_unknown_route_is_404_problem(client):
     response = client.get("/api/nothing/here/at/all")
     assert response.status_code == 404
@@ -38,5 +65,7 @@ def test_wrong_method_is_405_problem_with_allow(alice):
 
 def test_request_id_is_echoed_or_generated(client):
     assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
-    generated = client.get("/health", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
-    assert generated and generated != "bad id with spaces"
+    generated = {client.get("/health", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
+                 for _ in range(50)}
+    assert len(generated) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in generated)
