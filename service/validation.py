@@ -26,9 +26,10 @@ TASK_FIELDS = ("title", "description", "completed", "priority", "due_date")
 
 def json_body(required=True):
     """The request's JSON object; 415 when not JSON, 400 when malformed, 422 when not an object."""
-    raw = request.get_data(cache=True)  # werkzeug enforces MAX_CONTENT_LENGTH (413) while reading
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
+    req = request._get_current_object()  # one context lookup, not one per attribute
+    raw = req.get_data(cache=True)  # werkzeug enforces MAX_CONTENT_LENGTH (413) while reading
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(raw) >= limit:
         # A body without Content-Length (chunked) is cut at the limit by werkzeug, silently;
         # a cut body is one over the limit, not malformed JSON.
         raise ApiError(413, f"The body is larger than {limit} bytes.")
@@ -36,13 +37,13 @@ def json_body(required=True):
         if required:
             raise ApiError(400, "A JSON body is required.")
         return {}
-    if not request.is_json:
+    if not req.is_json:
         raise ApiError(415, "Send the body as application/json.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "The body is not valid UTF-8.") from None
-    if _nesting_depth(text) > MAX_JSON_DEPTH:
+    if _nests_too_deep(text):
         raise ApiError(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         body = json.loads(text)
@@ -55,8 +56,11 @@ def json_body(required=True):
     return body
 
 
-def _nesting_depth(text):
-    # Counted before parsing so a hostile body cannot exhaust the parser's recursion.
+def _nests_too_deep(text):
+    """True when the JSON text nests objects and arrays deeper than MAX_JSON_DEPTH. Checked
+    before parsing so a hostile body cannot exhaust the parser's recursion."""
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return False  # the usual body: it cannot nest deeper than it opens (a C-speed count)
     depth = deepest = 0
     in_string = escaped = False
     for char in text:
@@ -74,7 +78,7 @@ def _nesting_depth(text):
             deepest = max(deepest, depth)
         elif char in "]}":
             depth -= 1
-    return deepest
+    return deepest > MAX_JSON_DEPTH
 
 
 def _string(body, field, errors, *, max_length, nullable, strip=False, min_length=0):

@@ -137,6 +137,19 @@ def test_nesting_inside_strings_does_not_count(alice):
     assert task["title"] == "[[[[" * 40
 
 
+@pytest.mark.parametrize("depth, status", [(32, 201), (33, 400)])
+def test_nesting_limit_is_exact(alice, depth, status):
+    # The body object is level 1; the ignored key holds the rest.
+    inner = "[" * (depth - 1) + "1" + "]" * (depth - 1)
+    body = '{"title": "ok", "extra": ' + inner + "}"
+    assert alice.post("/api/tasks", data=body, content_type="application/json").status_code == status
+
+
+def test_many_shallow_brackets_are_not_deep(alice):
+    body = {"title": "ok", "extra": [[1]] * 40, "more": [{"a": {}}] * 20}  # 121 openers, depth 4
+    assert alice.post("/api/tasks", json=body).status_code == 201
+
+
 def test_moderate_nesting_in_an_ignored_key_is_fine(alice):
     body = {"title": "ok", "extra": [[[[[[1]]]]]]}
     assert alice.post("/api/tasks", json=body).status_code == 201
