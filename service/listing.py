@@ -5,13 +5,15 @@ the last key, so each order is total and a cursor (the last row's sort key and i
 exactly where the previous page ended, however many tasks were added meanwhile.
 """
 import base64
+import dataclasses
 import json
 from dataclasses import dataclass
 
-from peewee import Tuple
+from peewee import Tuple, fn
 
+from .compiled import queries
 from .errors import ValidationError
-from .models import PRIORITIES, Task
+from .models import PRIORITIES, TASK_FIELDS, Task
 from .validation import parse_datetime
 
 DEFAULT_LIMIT = 100
@@ -116,6 +118,63 @@ def list_params(request):
     return params
 
 
+# The page --------------------------------------------------------------------------------------
+def list_page(params, user):
+    """The list's answer for `params`: `user`'s tasks on this page as the API shows them, the
+    total count of tasks matching the filters, and the cursor of the next page (None on the last).
+    One round trip: the page and the count come in one statement (two when a cursor or offset
+    points past the end, which leaves no row to carry the count)."""
+    after_value, after_id = params.after or (None, None)
+    offset = params.offset or None if params.after is None else None
+    if params.search is None:
+        # Compiled once per shape (compiled.py): everything that shapes the SQL text is in the
+        # key; the values go in as parameters.
+        shape = ("list", params.completed, params.sort, params.descending, params.after is not None)
+        rows = queries.rows(shape, lambda **values: page_query(params, **values), user=user,
+                            fetch=params.limit + 1, priority=params.priority,
+                            after_value=after_value, after_id=after_id, offset=offset, tuples=True)
+    else:  # a search pattern is derived from its value: built per request
+        rows = list(page_query(params, user, params.limit + 1, params.priority, after_value, after_id,
+                               offset).tuples())
+    if rows:
+        count = rows[0][_TOTAL]
+    elif params.after is not None or params.offset:
+        count = filtered(Task.owned(user, fn.COUNT(Task.id)), params).scalar()
+    else:
+        count = 0
+    next_cursor = (encode_cursor(params, dict(zip(LIST_COLUMNS, rows[params.limit - 1], strict=True)))
+                   if len(rows) > params.limit else None)
+    return {"tasks": [_listed_task_json(row) for row in rows[:params.limit]], "count": count,
+            "next_cursor": next_cursor}
+
+
+def page_query(params, user, fetch, priority, after_value, after_id, offset):
+    """One page (+1 row, to know whether another follows) with the total as a scalar subquery.
+    The values that change per request are arguments, so compiled.py can compile it once."""
+    params = dataclasses.replace(params, priority=priority, offset=offset or 0,
+                                 after=(after_value, after_id) if params.after is not None else None)
+    total = filtered(Task.owned(user, fn.COUNT(Task.id)), params)
+    page = filtered(Task.owned(user, *TASK_FIELDS, total.alias("total")), params)
+    return ordered_page(page, params).limit(fetch)
+
+
+# A list row is a tuple of TASK_FIELDS' columns and the total (no dict per row on the hot path).
+LIST_COLUMNS = (*(field.name for field in TASK_FIELDS), "total")
+_ID, _USER, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY, _DUE, _CREATED, _UPDATED, _TOTAL = (
+    LIST_COLUMNS.index(name) for name in ("id", "user", "title", "description", "completed", "priority",
+                                          "due_date", "created_at", "updated_at", "total"))
+
+
+def _listed_task_json(row):
+    """A list row (tuple) as the API shows a task (as tasks.task_json does for a dict)."""
+    return {
+        "id": row[_ID], "user_id": row[_USER], "title": row[_TITLE], "description": row[_DESCRIPTION],
+        "completed": row[_COMPLETED], "priority": row[_PRIORITY], "due_date": row[_DUE],
+        "created_at": row[_CREATED], "updated_at": row[_UPDATED],
+    }
+
+
+# Cursors ---------------------------------------------------------------------------------------
 def _canonical_sort(sort):
     return {"created_at": "created", "updated_at": "updated"}.get(sort, sort)
 

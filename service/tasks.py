@@ -4,16 +4,14 @@ Registered twice (see create_app): the Phase II family carries the user in the p
 identity hook compares with the token (403 on a mismatch). Every query starts from
 `Task.owned(g.user_id)`; a task of someone else is indistinguishable from a missing one (404).
 """
-import dataclasses
-
 from flask import Blueprint, g, request
-from peewee import IntegrityError, fn
+from peewee import IntegrityError
 
 from .compiled import queries
 from .errors import ApiError
 from .idempotency import idempotent
 from .jsonio import json_response
-from .listing import encode_cursor, filtered, list_params, ordered_page
+from .listing import list_page, list_params
 from .models import TASK_FIELDS, Task, User
 from .validation import completed_toggle, json_body, task_fields
 
@@ -102,55 +100,8 @@ def _write(shape, build, task_id, **values):
 
 @bp.get("", strict_slashes=False)
 def index():
-    """List the caller's tasks: filters, sort, keyset cursor and total count."""
-    params = list_params(request)
-    if params.search is None:
-        # Everything that shapes the SQL text is in the key; the values go in as parameters.
-        shape = ("list", params.completed, params.sort, params.descending, params.after is not None)
-        after_value, after_id = params.after or (None, None)
-        rows = queries.rows(shape, lambda **values: _page_query(params, **values), user=g.user_id,
-                            fetch=params.limit + 1, priority=params.priority,
-                            after_value=after_value, after_id=after_id,
-                            offset=params.offset or None if params.after is None else None, tuples=True)
-    else:  # a search pattern is derived from its value: built per request
-        rows = list(_page_query(params, g.user_id, params.limit + 1, params.priority,
-                                *(params.after or (None, None)), params.offset).tuples())
-    if rows:
-        count = rows[0][_TOTAL]
-    elif params.after is not None or params.offset:
-        count = filtered(Task.owned(g.user_id, fn.COUNT(Task.id)), params).scalar()
-    else:
-        count = 0
-    next_cursor = (encode_cursor(params, dict(zip(LIST_COLUMNS, rows[params.limit - 1], strict=True)))
-                   if len(rows) > params.limit else None)
-    return json_response({"tasks": [_listed_task_json(row) for row in rows[:params.limit]], "count": count,
-                          "next_cursor": next_cursor})
-
-
-# A list row is a tuple of TASK_FIELDS' columns and the total (no dict per row on the hot path).
-LIST_COLUMNS = (*(field.name for field in TASK_FIELDS), "total")
-_ID, _USER, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY, _DUE, _CREATED, _UPDATED, _TOTAL = (
-    LIST_COLUMNS.index(name) for name in ("id", "user", "title", "description", "completed", "priority",
-                                          "due_date", "created_at", "updated_at", "total"))
-
-
-def _listed_task_json(row):
-    """task_json for a list row (tuple)."""
-    return {
-        "id": row[_ID], "user_id": row[_USER], "title": row[_TITLE], "description": row[_DESCRIPTION],
-        "completed": row[_COMPLETED], "priority": row[_PRIORITY], "due_date": row[_DUE],
-        "created_at": row[_CREATED], "updated_at": row[_UPDATED],
-    }
-
-
-def _page_query(params, user, fetch, priority, after_value, after_id, offset):
-    """One page (+1 row) of the list with the total as a scalar subquery: one round trip for
-    page and count."""
-    params = dataclasses.replace(params, priority=priority, offset=offset or 0,
-                                 after=(after_value, after_id) if params.after is not None else None)
-    total = filtered(Task.owned(user, fn.COUNT(Task.id)), params)
-    page = filtered(Task.owned(user, *TASK_FIELDS, total.alias("total")), params)
-    return ordered_page(page, params).limit(fetch)
+    """List the caller's tasks: filters, sort, keyset cursor and total count (see listing.py)."""
+    return json_response(list_page(list_params(request), g.user_id))
 
 
 @bp.post("", strict_slashes=False)

@@ -8,9 +8,8 @@ from peewee import fn
 
 from service.compiled import CompiledQueries
 from service.db import database
-from service.listing import encode_cursor, parse_list_params
+from service.listing import encode_cursor, page_query, parse_list_params
 from service.models import TASK_FIELDS, Task
-from service.tasks import _page_query
 
 SORTS = ["created", "updated", "title", "due_date", "priority"]
 
@@ -60,7 +59,7 @@ def test_every_list_shape_returns_what_peewee_builds_afresh(app, two_users_with_
                     shape = ("list", params.completed, sort, params.descending, params.after is not None)
 
                     def build(params=params, **v):
-                        return _page_query(params, **v)
+                        return page_query(params, **v)
 
                     rows = cache.rows(shape, build, **values)
                     assert rows == fresh(build, **values)
