@@ -12,6 +12,7 @@ import urllib.request
 import psutil
 
 from .paths import OUT, PROJECT, VENV_BIN
+from .report import gunicorn_settings
 
 APPS = {"service": "wsgi:app", "reference": "bench.reference_app:app"}
 
@@ -35,16 +36,24 @@ class Server:
             [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
              # several masters run at once here: no shared control socket in ~/.gunicorn
              "--no-control-socket", self.app], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        expected = self.expected_workers()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(self.base + "/health", timeout=2) as response:  # noqa: S310 - loopback http
-                    if response.status == 200:
+                    # One worker answering is not all of them: the warm-up must find every one.
+                    if response.status == 200 and len(self.workers()) >= expected:
                         return self
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer /health within {timeout}s")
+        raise RuntimeError(f"{self.name} did not answer /health with all its workers within {timeout}s")
+
+    def expected_workers(self):
+        """How many workers gunicorn.conf.py starts under this server's environment."""
+        if self.env.get("WEB_CONCURRENCY", "").strip():
+            return int(self.env["WEB_CONCURRENCY"])
+        return gunicorn_settings()["workers"]
 
     def workers(self):
         """The worker processes (the master's children)."""

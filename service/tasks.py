@@ -4,6 +4,8 @@ Registered twice (see create_app): the Phase II family carries the user in the p
 identity hook compares with the token (403 on a mismatch). Every query starts from
 `Task.owned(g.user_id)`; a task of someone else is indistinguishable from a missing one (404).
 """
+import re
+
 from flask import Blueprint, g, request
 from peewee import IntegrityError
 
@@ -18,6 +20,7 @@ from .validation import completed_toggle, json_body, task_fields
 bp = Blueprint("tasks", __name__)
 
 MAX_ID = 2**63 - 1
+MAX_VERSION = 2**31 - 1  # tasks.version is an integer column
 NO_VERSION = -1  # versions start at 1
 
 
@@ -43,19 +46,26 @@ def task_response(row, status=200, headers=None):
     return json_response(task_json(row), status, {"ETag": f'"{row["version"]}"', **(headers or {})})
 
 
-def if_match_version():
-    """The version named by `If-Match`, None when absent. A tag that is not a version matches
-    no task: the write then answers 404 when the task is missing, else 412 (RFC 9110 13.2.2)."""
+def if_match_versions():
+    """The versions `If-Match` accepts: None when it is absent or `*` (any current task), else a
+    tuple. Entity tags compare strongly (RFC 9110 13.1.1): a weak tag (`W/"3"`) or one that is not
+    a version matches nothing, and a list matches when any of its tags does. Nothing matching, the
+    write answers 412 (404 when the task is missing, RFC 9110 13.2.2)."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    tag = header.split(",")[0].strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    try:
-        return int(tag.strip('"'))
-    except ValueError:
-        return NO_VERSION
+    tags = [tag.strip() for tag in header.split(",")]
+    if "*" in tags:
+        return None
+    versions = []
+    for tag in tags:
+        match = _VERSION_TAG.fullmatch(tag)
+        if match and int(match[1] or match[2]) <= MAX_VERSION:
+            versions.append(int(match[1] or match[2]))
+    return tuple(versions)
+
+
+_VERSION_TAG = re.compile(r'"([0-9]{1,10})"|([0-9]{1,10})', re.ASCII)  # "3", or a bare 3
 
 
 def get_task_or_404(task_id):
@@ -86,11 +96,16 @@ def _write(shape, build, task_id, **values):
     statement for the compiled-query cache (see compiled.py)."""
     if task_id > MAX_ID:
         raise ApiError(404, f"Task {task_id} not found.")
-    expected = if_match_version()
+    versions = if_match_versions()
+    # One version (the usual If-Match) is a value like any other, compiled once; a list is rare
+    # and built per request (compiled.py does not stand in for tuples).
+    expected = None if versions is None else versions[0] if len(versions) == 1 else versions or NO_VERSION
 
     def one_task(user, task_id, expected, **values):
         query = build(user, **values).where(Task.id == task_id)
-        if expected is not None:
+        if isinstance(expected, tuple):
+            query = query.where(Task.version.in_(expected))
+        elif expected is not None:
             query = query.where(Task.version == expected)
         return query
 

@@ -68,16 +68,19 @@ def test_current_if_match_succeeds(alice, method, suffix, kwargs):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("header", ['W/"1"', '"1"', "*"])
+@pytest.mark.parametrize("header", ['"1"', "*", '"7", "1"', '"7",  "1" , "9"', 'W/"1", *', "1"])
 def test_if_match_forms_that_match(alice, header):
-    # A weak tag compares by its version; "*" means "any current version".
+    # "*" means "any current version"; a list matches when one of its tags does; a bare
+    # version is taken as its quoted tag.
     task = alice.create_task()
     response = alice.patch(f"/api/tasks/{task['id']}", json={"title": "x"}, headers={"If-Match": header})
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("header", ["garbage", '"abc"', '""'])
-def test_malformed_if_match_is_412_not_500(alice, header):
+@pytest.mark.parametrize("header", ["garbage", '"abc"', '""', 'W/"1"', 'W/"1", "2"', '"2", "3"',
+                                    '"99999999999999999999"', '"1'])
+def test_if_match_that_names_no_current_version_is_412_not_500(alice, header):
+    # Strong comparison (RFC 9110 13.1.1): a weak tag never matches, nor a malformed one.
     task = alice.create_task()
     response = alice.patch(f"/api/tasks/{task['id']}", json={"title": "x"}, headers={"If-Match": header})
     assert response.status_code == 412
