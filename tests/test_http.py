@@ -44,6 +44,8 @@ def test_no_view_or_hook_is_a_coroutine(app):
     for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
                      app.url_value_preprocessors):
         hooks += [hook for functions in registry.values() for hook in functions]
+    hooks += [handler for by_code in app.error_handler_spec.values() for by_class in by_code.values()
+              for handler in by_class.values()]
     assert len(hooks) > 20
     for hook in hooks:
         assert not inspect.iscoroutinefunction(inspect.unwrap(hook)), hook
