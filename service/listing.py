@@ -13,7 +13,7 @@ from peewee import Tuple, fn
 
 from .compiled import queries
 from .errors import ValidationError
-from .models import PRIORITIES, TASK_FIELDS, Task
+from .models import PRIORITIES, TASK_FIELDS, Task, task_json
 from .validation import parse_datetime
 
 DEFAULT_LIMIT = 100
@@ -144,7 +144,7 @@ def list_page(params, user):
         count = 0
     next_cursor = (encode_cursor(params, dict(zip(LIST_COLUMNS, rows[params.limit - 1], strict=True)))
                    if len(rows) > params.limit else None)
-    return {"tasks": [_listed_task_json(row) for row in rows[:params.limit]], "count": count,
+    return {"tasks": [task_json(row) for row in rows[:params.limit]], "count": count,
             "next_cursor": next_cursor}
 
 
@@ -158,20 +158,9 @@ def page_query(params, user, fetch, priority, after_value, after_id, offset):
     return ordered_page(page, params).limit(fetch)
 
 
-# A list row is a tuple of TASK_FIELDS' columns and the total (no dict per row on the hot path).
+# A list row is a tuple of TASK_FIELDS' columns and the total.
 LIST_COLUMNS = (*(field.name for field in TASK_FIELDS), "total")
-_ID, _USER, _TITLE, _DESCRIPTION, _COMPLETED, _PRIORITY, _DUE, _CREATED, _UPDATED, _TOTAL = (
-    LIST_COLUMNS.index(name) for name in ("id", "user", "title", "description", "completed", "priority",
-                                          "due_date", "created_at", "updated_at", "total"))
-
-
-def _listed_task_json(row):
-    """A list row (tuple) as the API shows a task (as tasks.task_json does for a dict)."""
-    return {
-        "id": row[_ID], "user_id": row[_USER], "title": row[_TITLE], "description": row[_DESCRIPTION],
-        "completed": row[_COMPLETED], "priority": row[_PRIORITY], "due_date": row[_DUE],
-        "created_at": row[_CREATED], "updated_at": row[_UPDATED],
-    }
+_TOTAL = len(TASK_FIELDS)
 
 
 # Cursors ---------------------------------------------------------------------------------------

@@ -102,9 +102,22 @@ class Task(BaseModel):
         return cls.delete().where(cls.user == user_id)
 
 
-# The columns of a task as the API shows them, in order.
+# The columns of a task, in order. The service reads task rows as tuples of these (no dict per
+# row on the hot paths); a query may add columns after them (the list adds its total).
 TASK_FIELDS = (Task.id, Task.user, Task.title, Task.description, Task.completed, Task.priority,
                Task.due_date, Task.version, Task.created_at, Task.updated_at)
+(TASK_ID, TASK_USER, TASK_TITLE, TASK_DESCRIPTION, TASK_COMPLETED, TASK_PRIORITY, TASK_DUE_DATE,
+ TASK_VERSION, TASK_CREATED_AT, TASK_UPDATED_AT) = range(len(TASK_FIELDS))
+
+
+def task_json(row):
+    """A task row (a tuple in TASK_FIELDS' order) as the API shows it."""
+    return {
+        "id": row[TASK_ID], "user_id": row[TASK_USER], "title": row[TASK_TITLE],
+        "description": row[TASK_DESCRIPTION], "completed": row[TASK_COMPLETED],
+        "priority": row[TASK_PRIORITY], "due_date": row[TASK_DUE_DATE],
+        "created_at": row[TASK_CREATED_AT], "updated_at": row[TASK_UPDATED_AT],
+    }
 
 
 class IdempotencyKey(BaseModel):

@@ -14,7 +14,7 @@ from .errors import ApiError
 from .idempotency import idempotent
 from .jsonio import json_response
 from .listing import list_page, list_params
-from .models import TASK_FIELDS, Task, User
+from .models import TASK_FIELDS, TASK_ID, TASK_VERSION, Task, User, task_json
 from .validation import completed_toggle, json_body, task_fields
 
 bp = Blueprint("tasks", __name__)
@@ -31,19 +31,9 @@ def pop_path_user(endpoint, values):
         g.path_user_id = values.pop("path_user_id")
 
 
-def task_json(row):
-    """A task row (dict) as the API shows it."""
-    return {
-        "id": row["id"], "user_id": row["user"], "title": row["title"],
-        "description": row["description"], "completed": row["completed"],
-        "priority": row["priority"], "due_date": row["due_date"],
-        "created_at": row["created_at"], "updated_at": row["updated_at"],
-    }
-
-
 def task_response(row, status=200, headers=None):
     """A task with its ETag (the version)."""
-    return json_response(task_json(row), status, {"ETag": f'"{row["version"]}"', **(headers or {})})
+    return json_response(task_json(row), status, {"ETag": f'"{row[TASK_VERSION]}"', **(headers or {})})
 
 
 def if_match_versions():
@@ -60,8 +50,8 @@ def if_match_versions():
     versions = []
     for tag in tags:
         match = _VERSION_TAG.fullmatch(tag)
-        if match and int(match[1] or match[2]) <= MAX_VERSION:
-            versions.append(int(match[1] or match[2]))
+        if match and (version := int(match[1] or match[2])) <= MAX_VERSION:
+            versions.append(version)
     return tuple(versions)
 
 
@@ -69,8 +59,9 @@ _VERSION_TAG = re.compile(r'"([0-9]{1,10})"|([0-9]{1,10})', re.ASCII)  # "3", or
 
 
 def get_task_or_404(task_id):
-    """The caller's task `task_id` as a dict, or 404 (missing and not-yours look the same)."""
-    rows = queries.rows("get", _get_query, user=g.user_id, task_id=task_id) if task_id <= MAX_ID else None
+    """The caller's task `task_id` as a row, or 404 (missing and not-yours look the same)."""
+    rows = (queries.rows("get", _get_query, user=g.user_id, task_id=task_id, tuples=True)
+            if task_id <= MAX_ID else None)
     if not rows:
         raise ApiError(404, f"Task {task_id} not found.")
     return rows[0]
@@ -85,8 +76,8 @@ def _changed_or_error(rows, task_id, expected_version):
         return rows[0]
     if expected_version is not None:
         current = get_task_or_404(task_id)
-        raise ApiError(412, f"Task {task_id} has changed (now version {current['version']}).",
-                       headers={"ETag": f'"{current["version"]}"'})
+        raise ApiError(412, f"Task {task_id} has changed (now version {current[TASK_VERSION]}).",
+                       headers={"ETag": f'"{current[TASK_VERSION]}"'})
     raise ApiError(404, f"Task {task_id} not found.")
 
 
@@ -109,7 +100,8 @@ def _write(shape, build, task_id, **values):
             query = query.where(Task.version == expected)
         return query
 
-    rows = queries.rows(shape, one_task, user=g.user_id, task_id=task_id, expected=expected, **values)
+    rows = queries.rows(shape, one_task, user=g.user_id, task_id=task_id, expected=expected, tuples=True,
+                        **values)
     return _changed_or_error(rows, task_id, expected)
 
 
@@ -126,13 +118,13 @@ def create():
     fields = task_fields(json_body(), creating=True)
     shape = ("create", *sorted(fields))
     try:
-        row = queries.rows(shape, _insert_query, user=g.user_id, **fields)[0]
+        row = queries.rows(shape, _insert_query, user=g.user_id, tuples=True, **fields)[0]
     except IntegrityError:
         # The caller's row was removed by another process since this one cached it: heal, retry.
         claims = g.claims
         User.provision(claims["sub"], claims["email"], claims["name"])
-        row = queries.rows(shape, _insert_query, user=g.user_id, **fields)[0]
-    return task_response(row, 201, {"Location": f"{request.path.rstrip('/')}/{row['id']}"})
+        row = queries.rows(shape, _insert_query, user=g.user_id, tuples=True, **fields)[0]
+    return task_response(row, 201, {"Location": f"{request.path.rstrip('/')}/{row[TASK_ID]}"})
 
 
 def _insert_query(user, **fields):
@@ -172,7 +164,7 @@ def _complete_query(user, completed):
 def delete(task_id):
     """Delete a task."""
     row = _write("delete", _delete_query, task_id)
-    return json_response({"message": f"Task {row['id']} deleted.", "deleted_id": row["id"]})
+    return json_response({"message": f"Task {row[TASK_ID]} deleted.", "deleted_id": row[TASK_ID]})
 
 
 def _delete_query(user):

@@ -8,8 +8,7 @@ from peewee import IntegrityError
 from .db import database
 from .errors import ApiError
 from .idempotency import idempotent
-from .models import TASK_FIELDS, Task, User
-from .tasks import task_json
+from .models import TASK_FIELDS, Task, User, task_json
 from .validation import json_body, user_fields
 
 bp = Blueprint("users", __name__)
@@ -96,7 +95,7 @@ def export_me():
     with database.atomic():  # one snapshot: the tasks match the profile
         user = current_user_or_404()
         tasks = [task_json(row) for row in
-                 Task.owned(g.user_id, *TASK_FIELDS).order_by(Task.id).dicts()]
+                 Task.owned(g.user_id, *TASK_FIELDS).order_by(Task.id).tuples()]
     stamp = datetime.now(UTC)
     body = {"exported_at": stamp, "user": user.to_dict(), "tasks": tasks}
     filename = f"todo-export-{stamp:%Y%m%dT%H%M%SZ}.json"
