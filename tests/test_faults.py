@@ -105,6 +105,16 @@ def rows_with_titles(admin_url, database, titles):
         conn.close()
 
 
+def create_until_up(port, headers, title):
+    """POST a task until one is created or RECOVERY_SECONDS pass; the last answer."""
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while True:
+        up = http(port, "POST", "/api/tasks", {"title": title}, headers, timeout=MAX_ANSWER_SECONDS + 5)
+        if up.status == 201 or time.monotonic() > deadline:
+            return up
+        time.sleep(0.05)
+
+
 def test_database_outage_under_load_fails_fast_recovers_and_loses_no_acknowledged_write(own_postgres, gunicorn):
     load = Load(gunicorn.port)
     try:
@@ -164,12 +174,7 @@ def test_service_recovers_after_a_second_outage_without_restart(own_postgres, gu
         down = http(gunicorn.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
         assert down.status == 503 and down.elapsed < MAX_ANSWER_SECONDS
         own_postgres.start()
-        deadline = time.monotonic() + RECOVERY_SECONDS
-        while True:
-            up = http(gunicorn.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
-            if up.status == 201 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        up = create_until_up(gunicorn.port, headers, "x")
         assert up.status == 201, (up.status, up.body)
         # and then every request of both workers succeeds
         assert [http(gunicorn.port, "GET", "/api/tasks?limit=1", headers=headers).status
@@ -376,12 +381,7 @@ def test_service_starts_while_the_database_is_down_and_serves_once_it_is_up(own_
         down = http(server.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
         assert down.status == 503 and down.headers.get("retry-after") and down.elapsed < MAX_ANSWER_SECONDS
         own_postgres.start()
-        deadline = time.monotonic() + RECOVERY_SECONDS
-        while True:
-            up = http(server.port, "POST", "/api/tasks", {"title": "x"}, headers, timeout=MAX_ANSWER_SECONDS + 5)
-            if up.status == 201 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        up = create_until_up(server.port, headers, "x")
         assert up.status == 201, (up.status, up.body)
         assert http(server.port, "GET", "/readyz").status == 200
     finally:
@@ -422,12 +422,7 @@ def test_a_frozen_database_gives_503_within_the_deadline_not_a_hang(own_postgres
         for answer in answers:
             assert answer.status == 503 and answer.headers.get("retry-after"), (answer.status, answer.body)
             assert answer.elapsed < bound, [a.elapsed for a in answers]
-        deadline_at = time.monotonic() + RECOVERY_SECONDS
-        while True:
-            up = http(server.port, "POST", "/api/tasks", {"title": "thawed"}, headers)
-            if up.status == 201 or time.monotonic() > deadline_at:
-                break
-            time.sleep(0.05)
+        up = create_until_up(server.port, headers, "thawed")
         assert up.status == 201, (up.status, up.body)
         print(f"\nfrozen database: answers in {[round(a.elapsed, 2) for a in answers]} s")
     finally:
