@@ -8,8 +8,8 @@ import sys
 
 import psycopg2
 
-from service import embedded
 from service.config import DEFAULT_DATA_DIR
+from service.db import embedded
 
 from .paths import PROJECT, VENV_BIN
 

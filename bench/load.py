@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from service import embedded
+from service.db import embedded
 
 from .paths import BENCH, OUT
 

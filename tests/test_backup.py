@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from service import embedded
-from service.bulk import next_task_id
+from service.db import embedded
+from service.ops.admin_db import next_task_id
 from tests.test_cli import FreshDatabase
 
 TABLES = {"users": "id", "tasks": "id", "idempotency_keys": "user_id, key"}

@@ -14,9 +14,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from service import embedded
 from service.config import load_config
-from service.db import resolve_database_url
+from service.db import embedded, resolve_database_url
 from tests.conftest import PROJECT
 
 RESOLVE = ("from service.config import load_config; from service.db import resolve_database_url; "

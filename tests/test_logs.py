@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from service import create_app
-from service.requests import configure_logging
+from service.request_log import configure_logging
 from tests.conftest import SECRET, Caller, make_config, make_token
 
 

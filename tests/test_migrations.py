@@ -11,8 +11,7 @@ import pytest
 from peewee_migrate import Router
 from psycopg2.extensions import parse_dsn
 
-from service import embedded
-from service.db import make_database
+from service.db import embedded, make_database
 from tests.conftest import MIGRATIONS, PROJECT, admin_connect, create_database, drop_database, make_config, role_url
 
 STEPS = sorted(path.stem for path in MIGRATIONS.glob("[0-9][0-9][0-9]_*.py"))

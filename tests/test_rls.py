@@ -16,7 +16,7 @@ import pytest
 from peewee import ProgrammingError
 
 from service.db import database
-from service.models import IdempotencyKey, Task, User
+from service.db.models import IdempotencyKey, Task, User
 from tests.conftest import Caller
 from tests.jwks_server import own_app
 

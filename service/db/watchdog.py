@@ -32,8 +32,11 @@ class Watchdog:
         self._calls[threading.get_ident()] = (time.monotonic() + seconds, conn)
 
     def done(self):
-        """This thread's call has ended."""
-        self._calls.pop(threading.get_ident(), None)
+        """This thread's call has ended. Once this returns, the call's connection is never
+        severed on its behalf: a sweep that already chose it finishes first (under the lock), so
+        a connection handed to another request right after cannot be cut by mistake."""
+        with self._lock:
+            self._calls.pop(threading.get_ident(), None)
 
     def _start(self):
         with self._lock:
@@ -45,12 +48,19 @@ class Watchdog:
     def _run(self):
         while True:
             time.sleep(self.interval)
-            now = time.monotonic()
-            for ident, call in list(self._calls.items()):
-                if call[0] < now and self._calls.get(ident) is call:
-                    self._calls.pop(ident, None)
-                    self.severed += 1
-                    _sever(call[1])
+            self.sweep(time.monotonic())
+
+    def sweep(self, now):
+        """Sever the connection of every call past its deadline at `now`."""
+        for ident, call in list(self._calls.items()):
+            if call[0] < now:
+                # Checked and severed under the lock that done() takes: the call cannot end, and
+                # its connection cannot move to another request, between the check and the cut.
+                with self._lock:
+                    if self._calls.get(ident) is call:
+                        del self._calls[ident]
+                        self.severed += 1
+                        _sever(call[1])
 
 
 def _sever(conn):

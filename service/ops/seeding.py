@@ -1,7 +1,7 @@
 """Demo data for a newcomer (`seed`) and bulk data for benchmarks (`seed-bulk`)."""
 import random
 
-from .bulk import admin_transaction, copy_lines
+from .admin_db import admin_transaction, copy_lines
 
 DEMO_USERS = (
     ("demo-alice", "alice@example.com", "Alice Demo"),

@@ -1,23 +1,23 @@
-"""The identity hook: verify the caller's bearer token and bind its `sub` for the request.
+"""Bearer-token verification, apart from Flask: a token in, its claims (or InvalidToken) out.
 
 Tokens are verified by the algorithm their header names, and only against keys of that family:
 asymmetric tokens (Better Auth's jwt plugin) against the JWKS, HMAC tokens against
 BETTER_AUTH_SECRET. A JWKS key can never verify an HMAC token, nor the secret an asymmetric one.
-All of this happens before any database work; a rejection is a 401 that never echoes the token.
+Verified tokens are remembered until they expire; a remembered JWKS token is trusted only while
+its key is still published, so a withdrawn key stops working at the next JWKS refresh.
 """
+import functools
 import json
+import logging
 import threading
 import time
 import urllib.request
-from collections import OrderedDict
 
 import jwt
-from flask import current_app, g, request
 
-from .db import database
-from .errors import ApiError
-from .models import User
-from .validation import valid_email
+from .fields import NAME_MAX, USER_ID_MAX, valid_email
+
+log = logging.getLogger("service.tokens")
 
 JWKS_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -28,6 +28,16 @@ LEEWAY_SECONDS = 30
 
 class InvalidToken(Exception):
     """The token was rejected; the message says why, without the token."""
+
+
+class KeySet:
+    """One fetched JWKS: its keys by `kid`, and the keys parsed from them (filled as used).
+    Replaced whole by each fetch, so a reader holding the old set can never write a withdrawn
+    key into the new one."""
+
+    def __init__(self, jwks=None):
+        self.jwks = jwks or {}
+        self.parsed = {}
 
 
 class JwksKeys:
@@ -46,46 +56,52 @@ class JwksKeys:
         self.burst = burst
         self.max_age = max_age
         self.fetches = 0
-        self._jwks = {}
-        self._keys = {}
+        self._set = KeySet()
         self._fetched_at = None
         self._budget = float(burst)
         self._budget_at = time.monotonic()
         self._lock = threading.Lock()
 
+    def current(self):
+        """The key set to trust now (refetched first when it is older than `max_age`)."""
+        if self._fetched_at is not None and time.monotonic() - self._fetched_at >= self.max_age:
+            self._refresh_stale()
+        return self._set
+
+    def publishes(self, kid):
+        """True while the current key set still holds `kid` (for tokens verified earlier)."""
+        return kid in self.current().jwks
+
     def key(self, kid, algorithm):
         """The public key for `kid` usable with `algorithm`, or InvalidToken."""
-        if self._is_stale():
-            self._refresh_stale()
-        jwk = self._jwks.get(kid)
+        keys = self.current()
+        jwk = keys.jwks.get(kid)
         if jwk is None:
-            jwk = self._refresh_for(kid)
+            keys = self._refresh_for(kid)
+            jwk = keys.jwks[kid]
         if "alg" in jwk and jwk["alg"] != algorithm:
             raise InvalidToken("the token's algorithm does not match its key")
-        cache_key = (kid, algorithm)
-        if cache_key not in self._keys:
+        parsed = keys.parsed.get((kid, algorithm))
+        if parsed is None:
             try:
-                self._keys[cache_key] = jwt.PyJWK(jwk, algorithm).key
+                parsed = keys.parsed[(kid, algorithm)] = jwt.PyJWK(jwk, algorithm).key
             except jwt.PyJWTError:
                 raise InvalidToken("the token's algorithm does not match its key") from None
-        return self._keys[cache_key]
+        return parsed
 
     def _refresh_for(self, kid):
         with self._lock:
-            if kid not in self._jwks and self._take_fetch():
+            if kid not in self._set.jwks and self._take_fetch():
                 self._fetch()
-            if kid not in self._jwks:
+            if kid not in self._set.jwks:
                 raise InvalidToken("the token's signing key is unknown")
-            return self._jwks[kid]
-
-    def _is_stale(self):
-        return self._fetched_at is not None and time.monotonic() - self._fetched_at >= self.max_age
+            return self._set
 
     def _refresh_stale(self):
         # Only one request refreshes; if another is fetching already, go on with the cached keys.
         if self._lock.acquire(blocking=False):
             try:
-                if self._is_stale():
+                if time.monotonic() - self._fetched_at >= self.max_age:
                     self._fetch()
             finally:
                 self._lock.release()
@@ -110,10 +126,9 @@ class JwksKeys:
                 document = json.load(response)
             keys = {k["kid"]: k for k in document["keys"] if isinstance(k, dict) and isinstance(k.get("kid"), str)}
         except Exception:  # noqa: BLE001 - any failure to fetch leaves the cached keys in place
-            current_app.logger.warning("could not fetch the JWKS from %s", self.url)
+            log.warning("could not fetch the JWKS from %s", self.url)
             return
-        self._jwks = keys
-        self._keys = {}
+        self._set = KeySet(keys)
 
 
 class TokenVerifier:
@@ -122,25 +137,21 @@ class TokenVerifier:
     def __init__(self, config, cache_size=10_000):
         self.config = config
         self.jwks = JwksKeys(config.jwks_url, config.jwks_min_refresh_seconds) if config.jwks_url else None
-        self._verified = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._verified = functools.lru_cache(maxsize=cache_size)(self._decode)
 
     def verify(self, token):
         """The claims of a valid token, else InvalidToken."""
-        cached = self._verified.get(token)
-        if cached is not None and cached["exp"] > time.time():
-            return cached
-        claims = self._decode(token)
-        with self._lock:
-            self._verified[token] = claims
-            while len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("the token is too large")
+        claims = self._verified(token)
+        # A remembered token is checked again for what can change: the clock, and its key.
+        if claims["exp"] + LEEWAY_SECONDS <= time.time():
+            raise InvalidToken("the token has expired")
+        if claims["kid"] is not None and not self.jwks.publishes(claims["kid"]):
+            raise InvalidToken("the token's signing key was withdrawn")
         return claims
 
     def _decode(self, token):
-        if len(token) > MAX_TOKEN_BYTES:
-            raise InvalidToken("the token is too large")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -177,14 +188,15 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise InvalidToken("the token is invalid") from None
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255 or "\x00" in sub:
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > USER_ID_MAX or "\x00" in sub:
             raise InvalidToken("the token's subject is missing or invalid")
         name = claims.get("name")
         return {
             "sub": sub,
             "email": valid_email(claims.get("email")),
-            "name": name[:255] if isinstance(name, str) and "\x00" not in name else None,
+            "name": name[:NAME_MAX] if isinstance(name, str) and "\x00" not in name else None,
             "exp": int(claims["exp"]),  # PyJWT also accepts "exp": "1700000000"; the cache compares numbers
+            "kid": header["kid"] if algorithm in JWKS_ALGORITHMS else None,
         }
 
     def _jwks_key(self, header, algorithm):
@@ -194,81 +206,3 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
             raise InvalidToken("the token's key id is missing or invalid")
         return self.jwks.key(kid, algorithm)
-
-
-class KnownUsers:
-    """User ids this process has seen provisioned, so the check costs nothing after the first
-    request. Bounded; a stale entry (user deleted by another process) is healed where it
-    matters (creating a task re-provisions on a foreign-key failure)."""
-
-    def __init__(self, size=100_000):
-        self._ids = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def __contains__(self, user_id):
-        return user_id in self._ids
-
-    def add(self, user_id):
-        """Remember `user_id` as provisioned."""
-        with self._lock:
-            self._ids[user_id] = True
-            while len(self._ids) > self._size:
-                self._ids.popitem(last=False)
-
-    def discard(self, user_id):
-        """Forget `user_id` (deleted)."""
-        with self._lock:
-            self._ids.pop(user_id, None)
-
-
-def unauthorized(detail, token_given):
-    """The 401 for a missing or rejected token."""
-    challenge = 'Bearer realm="todo"'
-    if token_given:
-        challenge += f', error="invalid_token", error_description="{detail}"'
-    return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
-
-
-def bearer_token(req):
-    """The token in `req`'s `Authorization: Bearer ...`, or a 401."""
-    header = req.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise unauthorized("Authentication required: send Authorization: Bearer <token>.", False)
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("The Authorization header must be 'Bearer <token>'.", True)
-    return token.strip()
-
-
-def ensure_user(claims, known):
-    """Provision the caller's row on first sight (`known`: the KnownUsers); True when this
-    request created it."""
-    if claims["sub"] in known:
-        return False
-    created = User.provision(claims["sub"], claims["email"], claims["name"])
-    known.add(claims["sub"])
-    return created
-
-
-def authenticate():
-    """before_request of the API: verify the token, bind the user, open the connection."""
-    # Runs on every API request: the context objects are looked up once, not per attribute.
-    req, ctx_g, app = request._get_current_object(), g._get_current_object(), current_app._get_current_object()
-    if req.method == "OPTIONS":
-        return
-    token = bearer_token(req)
-    try:
-        claims = app.extensions["token_verifier"].verify(token)
-    except InvalidToken as error:
-        raise unauthorized(f"Invalid token: {error}.", True) from None
-    user_id = claims["sub"]
-    ctx_g.claims = claims
-    ctx_g.user_id = user_id
-    path_user = ctx_g.get("path_user_id")
-    if path_user is not None and path_user != user_id:
-        raise ApiError(403, "The user in the path is not the signed-in user.")
-    db = database.obj
-    db.bind_user(user_id)
-    db.connect(reuse_if_open=True)
-    ctx_g.user_created = ensure_user(claims, app.extensions["known_users"])

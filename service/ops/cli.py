@@ -17,7 +17,7 @@ import psycopg2.errors
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import seeding, transfer
+from . import export_import, seeding
 
 
 def _database():
@@ -29,7 +29,7 @@ def _one_line_errors():
     """Turn database and transfer errors into one clear line (click prints it, exit 1)."""
     try:
         yield
-    except transfer.TransferError as error:
+    except export_import.TransferError as error:
         raise click.ClickException(str(error)) from None
     except (peewee.DatabaseError, peewee.InterfaceError, psycopg2.Error) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -164,7 +164,7 @@ def export_command(file):
 
     try:
         with _one_line_errors(), _output(file) as out:
-            users, tasks = transfer.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
+            users, tasks = export_import.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -186,7 +186,8 @@ def import_command(file, merge):
     size = Path(file).stat().st_size if file != "-" else 0
     with _one_line_errors(), click.open_file(file, "rb") as stream, \
             _progress(size, "Importing") as bar:
-        counts = transfer.import_data(db, stream, merge=merge, progress=bar.update)
+        counts = export_import.import_data(db, stream, current_app.config["TODO_CONFIG"].vocabularies,
+                                           merge=merge, progress=bar.update)
     skipped = ""
     if counts["users_skipped"] or counts["tasks_skipped"]:
         skipped = f" (kept {counts['users_skipped']} users and {counts['tasks_skipped']} tasks that existed)"

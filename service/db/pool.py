@@ -87,7 +87,24 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         """The (user_id, bypass, statement_timeout) bound to this thread, or None."""
         return getattr(self._scope, "params", None)
 
+    def open_for(self, user_id):
+        """The request's one step into the database: scope this thread's statements to `user_id`
+        and check out its pooled connection."""
+        self.bind_user(user_id)
+        self.connect(reuse_if_open=True)
+
+    def release(self):
+        """The end of a request: drop the scope and return the connection to the pool."""
+        self.unbind()
+        if not self.is_closed():
+            self.close()
+
     def execute_sql(self, sql, params=None):
+        if not params and "%" in sql and "%" in sql.replace("%%", ""):
+            # Peewee hands psycopg2 every statement with a parameter tuple (empty or not, and
+            # under a scope never empty), and psycopg2 then reads each % as a placeholder.
+            raise ValueError("a literal % in SQL sent through the database must be written %% "
+                             "(psycopg2 formats every statement)")
         scope = self.scope_params()
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
@@ -206,10 +223,3 @@ def init_database(config, url=None):
     return db
 
 
-def close_connection(_exc=None):
-    """Return this request's connection to the pool and drop its scope (teardown)."""
-    if database.obj is None:
-        return
-    database.obj.unbind()
-    if not database.is_closed():
-        database.close()

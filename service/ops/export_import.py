@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 import orjson
 import psycopg2
 
-from .bulk import admin_transaction, copy_rows, move_task_ids_past, next_task_id
-from .models import PRIORITIES
+from .. import fields
+from .admin_db import admin_transaction, copy_rows, move_task_ids_past, next_task_id
 
 FORMAT = "todo-service-export"
 VERSION = 1
-USER_COLUMNS = ("id", "email", "name", "created_at", "updated_at")
-TASK_COLUMNS = ("id", "user_id", "title", "description", "completed", "priority", "due_date",
-                "version", "created_at", "updated_at")
+USER_COLUMNS = tuple(field.name for field in fields.USER if field.stored)
+TASK_COLUMNS = tuple(field.name for field in fields.TASK if field.stored)
 CHUNK_ROWS = 10_000
 
 
@@ -89,36 +88,6 @@ def _fail(line, message):
     raise TransferError(f"line {line}: {message}")
 
 
-def _text(record, field, line, *, required=False, max_length=None, min_length=0):
-    value = record.get(field)
-    if value is None:
-        if required:
-            _fail(line, f"{field} is required")
-        return None
-    if not isinstance(value, str):
-        _fail(line, f"{field} must be a string")
-    if "\x00" in value:
-        _fail(line, f"{field} must not contain NUL characters")
-    if len(value) < min_length or (max_length is not None and len(value) > max_length):
-        _fail(line, f"{field} must be {min_length}..{max_length} characters")
-    return value
-
-
-def _timestamp(record, field, line, *, required=False):
-    value = record.get(field)
-    if value is None:
-        if required:
-            _fail(line, f"{field} is required")
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        _fail(line, f"{field} must be an ISO-8601 timestamp with a UTC offset")
-    return value  # PostgreSQL parses the original text: no precision lost on the way
-
-
 def _integer(record, field, line, *, default=None, minimum=1):
     value = record.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -126,38 +95,30 @@ def _integer(record, field, line, *, default=None, minimum=1):
     return value
 
 
-def _user_row(record, line):
-    return (_text(record, "id", line, required=True, min_length=1, max_length=255),
-            _text(record, "email", line, max_length=254),
-            _text(record, "name", line, max_length=255),
-            _timestamp(record, "created_at", line),
-            _timestamp(record, "updated_at", line),
-            line)
+def _stored_value(field, record, line, vocabularies):
+    """The value of `field` in an export record, checked by the field's own rules (exactly as
+    stored: nothing is trimmed or folded). Absent: its default, or NULL for the database to fill
+    (timestamps: now(); nullable fields: null)."""
+    value = record.get(field.name)
+    if value is None:
+        if field.type == "instant" or field.nullable:
+            return None
+        if field.default is not fields.MISSING:
+            return field.default
+        if field.type == "choice":
+            return vocabularies[field.vocabulary].default
+        _fail(line, f"{field.name} is required")
+    try:
+        return field.check_stored(value, vocabularies)
+    except fields.FieldError as error:
+        _fail(line, f"{field.name} {error}")
 
 
-def _task_row(record, line):
-    title = _text(record, "title", line, required=True, min_length=1, max_length=200)
-    if title != title.strip():
-        _fail(line, "title must not start or end with whitespace")
-    completed = record.get("completed", False)
-    if not isinstance(completed, bool):
-        _fail(line, "completed must be true or false")
-    priority = record.get("priority", "medium")
-    if priority not in PRIORITIES:
-        _fail(line, f"priority must be one of {', '.join(PRIORITIES)}")
-    return (_integer(record, "id", line),
-            _text(record, "user_id", line, required=True, min_length=1, max_length=255),
-            title,
-            _text(record, "description", line, max_length=1000),
-            completed, priority,
-            _timestamp(record, "due_date", line),
-            _integer(record, "version", line, default=1),
-            _timestamp(record, "created_at", line),
-            _timestamp(record, "updated_at", line),
-            line)
+def _row(table, record, line, vocabularies):
+    return (*(_stored_value(field, record, line, vocabularies) for field in table if field.stored), line)
 
 
-def parse_lines(stream, progress=None):
+def parse_lines(stream, vocabularies, progress=None):
     """Yield ("meta"|"user"|"task", row) for each line of the binary `stream`; TransferError
     names the first malformed line. `progress(n)` gets the bytes consumed."""
     for number, raw in enumerate(stream, start=1):
@@ -173,9 +134,9 @@ def parse_lines(stream, progress=None):
             _fail(number, "must be a JSON object")
         kind = record.get("type")
         if kind == "user":
-            yield kind, _user_row(record, number)
+            yield kind, _row(fields.USER, record, number, vocabularies)
         elif kind == "task":
-            yield kind, _task_row(record, number)
+            yield kind, _row(fields.TASK, record, number, vocabularies)
         elif kind == "meta":
             if record.get("format") != FORMAT or record.get("version") != VERSION:
                 _fail(number, f"not a {FORMAT} version {VERSION} file")
@@ -214,7 +175,18 @@ def _check_references(cursor, merge):
         _fail(line, "task id already belongs to another user's task in the database")
 
 
-def import_data(db, stream, merge=False, progress=None):
+def _insert_imported(table, columns):
+    """INSERT ... SELECT from the temporary table into `table`. Missing timestamps default to
+    now(), updated_at to created_at. INSERT does not fire the update triggers, so the file's
+    timestamps and versions are kept."""
+    filled = {"created_at": "COALESCE(created_at, now())",
+              "updated_at": "COALESCE(updated_at, created_at, now())"}
+    values = ", ".join(filled.get(column, column) for column in columns)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - constants
+            f"SELECT {values} FROM import_{table} ORDER BY line")
+
+
+def import_data(db, stream, vocabularies, merge=False, progress=None):
     """Load a file written by `export_data` in one transaction; returns a dict of counts.
 
     Refuses a database that already holds users or tasks unless `merge` (then rows whose id
@@ -228,28 +200,16 @@ def import_data(db, stream, merge=False, progress=None):
                 raise TransferError(
                     f"the database already holds {users_before} users and {tasks_before} tasks; "
                     "import into an empty database, or pass --merge to add the missing rows")
-            cursor.execute("CREATE TEMP TABLE import_users (id text, email text, name text, "
-                           "created_at timestamptz, updated_at timestamptz, line integer) ON COMMIT DROP")
-            cursor.execute("CREATE TEMP TABLE import_tasks (id bigint, user_id text, title text, "
-                           "description text, completed boolean, priority text, due_date timestamptz, "
-                           "version integer, created_at timestamptz, updated_at timestamptz, "
-                           "line integer) ON COMMIT DROP")
-            next_id = _load(cursor, stream, progress)
+            for table, columns in (("users", USER_COLUMNS), ("tasks", TASK_COLUMNS)):
+                # The real table's column types, none of its constraints (the checks come after).
+                cursor.execute(f"CREATE TEMP TABLE import_{table} ON COMMIT DROP AS "  # noqa: S608 - constants
+                               f"SELECT {', '.join(columns)}, 0 AS line FROM {table} WITH NO DATA")
+            next_id = _load(cursor, stream, vocabularies, progress)
             _check_references(cursor, merge)
             conflict = " ON CONFLICT (id) DO NOTHING" if merge else ""  # a constant, not input
-            # Missing timestamps default to now(); updated_at to created_at. INSERT does not
-            # fire the update triggers, so the file's timestamps and versions are kept.
-            cursor.execute(
-                "INSERT INTO users (id, email, name, created_at, updated_at) "  # noqa: S608
-                "SELECT id, email, name, COALESCE(created_at, now()), "
-                "COALESCE(updated_at, created_at, now()) FROM import_users ORDER BY line" + conflict)
+            cursor.execute(_insert_imported("users", USER_COLUMNS) + conflict)
             users_added = cursor.rowcount
-            cursor.execute(
-                "INSERT INTO tasks (id, user_id, title, description, completed, priority, due_date, "
-                "version, created_at, updated_at) "
-                "SELECT id, user_id, title, description, completed, priority, due_date, version, "
-                "COALESCE(created_at, now()), COALESCE(updated_at, created_at, now()) "
-                "FROM import_tasks ORDER BY line" + conflict)
+            cursor.execute(_insert_imported("tasks", TASK_COLUMNS) + conflict)
             tasks_added = cursor.rowcount
             cursor.execute("SELECT (SELECT count(*) FROM import_users), (SELECT count(*) FROM import_tasks)")
             users_read, tasks_read = cursor.fetchone()
@@ -263,13 +223,13 @@ def import_data(db, stream, merge=False, progress=None):
             "next_task_id": following}
 
 
-def _load(cursor, stream, progress):
+def _load(cursor, stream, vocabularies, progress):
     """COPY the parsed file into the temporary tables; returns the file's next_task_id."""
     batches = {"user": [], "task": []}
     tables = {"user": ("import_users", (*USER_COLUMNS, "line")),
               "task": ("import_tasks", (*TASK_COLUMNS, "line"))}
     next_id = 1
-    for kind, row in parse_lines(stream, progress):
+    for kind, row in parse_lines(stream, vocabularies, progress):
         if kind == "meta":
             next_id = row[0]
             continue

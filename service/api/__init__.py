@@ -1,0 +1,19 @@
+"""The authenticated API under /api: one blueprint per resource, all behind the identity hook.
+
+A route is found by its URL's first word: /api/tasks (and /api/{user_id}/tasks) in tasks.py,
+/api/users in users.py.
+"""
+from flask import Blueprint
+
+from . import identity, tasks, users
+
+
+def blueprint():
+    """The /api blueprint with its resources, the identity hook and the connection's release."""
+    api = Blueprint("api", __name__, url_prefix="/api")
+    api.before_request(identity.identify)
+    api.teardown_request(identity.release)
+    api.register_blueprint(tasks.bp, url_prefix="/tasks")
+    api.register_blueprint(tasks.bp, url_prefix="/<path_user_id>/tasks", name="user_tasks")
+    api.register_blueprint(users.bp, url_prefix="/users")
+    return api

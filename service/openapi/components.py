@@ -1,0 +1,196 @@
+"""The OpenAPI components written by hand: the list, export, delete and problem bodies, the
+headers, the error answers and the parameters (the field schemas are generated: schemas.py)."""
+from ..fields import MAX_OFFSET, MAX_TASK_ID, SEARCH_MAX
+from ..idempotency import MAX_KEY_LENGTH
+from ..list_params import DEFAULT_LIMIT, MAX_LIMIT, SORTS, STATUSES
+from .schemas import NO_NUL, SOLID, TIMESTAMP
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+# A header value as HTTP clients can send it (no blank at either end, no CR/LF), 1..255 long.
+HEADER_KEY = (rf"^{SOLID}(?:[^\u0000\r\n]{{0,{MAX_KEY_LENGTH - 2}}}{SOLID})?$")
+
+
+def ref(name, kind="schemas"):
+    """A `$ref` to a component."""
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def other_schemas():
+    """The components not generated from the field table."""
+    return {
+        "TaskList": {
+            "type": "object", "required": ["tasks", "count", "next_cursor"],
+            "properties": {
+                "tasks": {"type": "array", "items": ref("Task"), "maxItems": MAX_LIMIT},
+                "count": {"type": "integer", "minimum": 0,
+                          "description": "All of the caller's tasks matching the filters "
+                                         "(not only this page)."},
+                "next_cursor": {"type": ["string", "null"],
+                                "description": "Pass as `cursor` for the next page; null on "
+                                               "the last page."},
+            },
+        },
+        "UserExport": {
+            "type": "object", "required": ["exported_at", "user", "tasks"],
+            "properties": {"exported_at": TIMESTAMP, "user": ref("User"),
+                           "tasks": {"type": "array", "items": ref("Task")}},
+        },
+        "DeleteResult": {
+            "type": "object", "required": ["message", "deleted_id"],
+            "properties": {
+                "message": {"type": "string"},
+                "deleted_id": {"type": ["integer", "string"],
+                               "description": "The task id (integer) or the user id (string)."},
+            },
+        },
+        "Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": {"type": "string", "format": "uri-reference", "examples": ["about:blank"]},
+                "title": {"type": "string", "description": "The status's name."},
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "detail": {"type": "string", "description": "What went wrong, for a person. "
+                                                            "A 500 names the request id."},
+                "errors": {
+                    "type": "array", "description": "The fields that were wrong (422).",
+                    "items": {"type": "object", "required": ["field", "message"],
+                              "properties": {"field": {"type": "string"},
+                                             "message": {"type": "string"}}},
+                },
+            },
+        },
+        "Health": {"type": "object", "required": ["status"],
+                   "properties": {"status": {"type": "string", "const": "ok"}}},
+        "Ready": {"type": "object", "required": ["status", "migrations"],
+                  "properties": {"status": {"type": "string", "const": "ready"},
+                                 "migrations": {"type": "integer", "minimum": 0}}},
+    }
+
+
+def _header(description, schema=None, required=False):
+    return {"description": description, "required": required,
+            "schema": schema or {"type": "string"}}
+
+
+ETAG = {"type": "string", "pattern": r'^"[0-9]+"$'}
+
+
+HEADERS = {
+    "X-Request-ID": _header("The caller's X-Request-ID when it was 1..128 of "
+                            "[A-Za-z0-9._:-], else a new one. On every response.",
+                            required=True),
+    "ETag": _header('The task\'s version as a strong entity tag, e.g. "3".', ETAG, True),
+    "CurrentETag": _header("The task's current version, when it could be read.", ETAG),
+    "Location": _header("The new task's URL.", {"type": "string", "format": "uri-reference"},
+                        True),
+    "RequiredRetryAfter": _header("Seconds to wait before retrying.",
+                                  {"type": "string", "pattern": "^[0-9]+$"}, True),
+    "WWW-Authenticate": _header('Bearer realm="todo", with error="invalid_token" when a token '
+                                "was given."),
+    "Idempotent-Replayed": _header("`true` when this is a replay of the first answer to the "
+                                   "same Idempotency-Key.", {"type": "string", "const": "true"}),
+    "Content-Disposition": _header("attachment; filename=\"todo-export-<UTC stamp>.json\"",
+                                   required=True),
+}
+
+# Every error status the service answers with, and why.
+ERRORS = {
+    400: "Malformed JSON, a body that is not UTF-8 or nests deeper than 32 levels, or a "
+         "missing body where one is required.",
+    401: "No token, or the token was rejected (the detail says why; the token is never echoed).",
+    403: "The `{user_id}` in the path is not the signed-in user.",
+    404: "No such resource: missing, or owned by someone else (existence is not leaked).",
+    409: "The change conflicts with existing data (e.g. the email is another user's).",
+    412: "`If-Match` names another version: the task changed meanwhile (the ETag header has "
+         "the current one).",
+    413: "The body is over the size limit (default 1 MiB).",
+    415: "The body is not `application/json`.",
+    422: "Invalid values; `errors` lists each field and what was wrong.",
+    500: "An unexpected error; the detail names the request id (no stack trace).",
+    503: "The database is unreachable or the connection pool is exhausted; retry after "
+         "Retry-After seconds.",
+}
+
+
+def responses():
+    responses = {}
+    for status, description in ERRORS.items():
+        headers = {"X-Request-ID": ref("X-Request-ID", "headers")}
+        if status == 401:
+            headers["WWW-Authenticate"] = ref("WWW-Authenticate", "headers")
+        if status == 412:
+            headers["ETag"] = ref("CurrentETag", "headers")
+        if status == 503:
+            headers["Retry-After"] = ref("RequiredRetryAfter", "headers")
+        responses[str(status)] = {"description": description, "headers": headers,
+                                  "content": {PROBLEM: {"schema": ref("Problem")}}}
+    return responses
+
+
+def parameters(vocabularies):
+    def query(name, schema, description):
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+
+    status = {"type": "string", "enum": list(STATUSES), "default": "all"}
+    sort = {"type": "string", "enum": list(SORTS), "default": "created"}
+    search = {"type": "string", "maxLength": SEARCH_MAX, "pattern": NO_NUL}
+    offset = {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
+    return {
+        "task_id": {"name": "task_id", "in": "path", "required": True,
+                    "schema": {"type": "integer", "format": "int64", "minimum": 1,
+                               "maximum": MAX_TASK_ID}},
+        "user_id": {"name": "user_id", "in": "path", "required": True,
+                    "description": "Must be the signed-in user's id (the token's `sub`), "
+                                   "else 403.",
+                    # /api/users/tasks is the users route, not this one.
+                    "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$",
+                               "not": {"const": "users"}}},
+        "any_user_id": {"name": "user_id", "in": "path", "required": True,
+                        "description": "Only the caller's own id answers; any other is 404.",
+                        "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}},
+        "If-Match": {"name": "If-Match", "in": "header", "required": False,
+                     "description": 'The ETag last seen, e.g. "3": the change applies only if '
+                                    "the task is still at that version, else 412. `*` or "
+                                    "absent: unconditional.",
+                     "schema": {"type": "string", "examples": ['"1"']}},
+        "Idempotency-Key": {"name": "Idempotency-Key", "in": "header", "required": False,
+                            "description": "Repeating a request with the same key (same user, "
+                                           "within 24 hours) replays the first answer instead "
+                                           "of creating again; the same key with another "
+                                           "body is 422.",
+                            "schema": {"type": "string", "minLength": 1,
+                                       "pattern": HEADER_KEY}},
+        "X-Request-ID": {"name": "X-Request-ID", "in": "header", "required": False,
+                         "description": "Echoed back; a new id is made when absent or not "
+                                        "1..128 of [A-Za-z0-9._:-].",
+                         "schema": {"type": "string"}},
+        "status": query("status", status, "`all`, `pending` (not completed) or `completed`."),
+        "status_filter": query("status_filter", status, "Alias of `status`."),
+        "completed": query("completed", {"type": "boolean"},
+                           "Filter by completion (overrides `status`)."),
+        "priority": query("priority", {"type": "string", "enum": list(vocabularies["priority"].values)},
+                          "Only tasks of this priority."),
+        "search": query("search", search, "Case-insensitive substring of title or "
+                                          "description."),
+        "q": query("q", search, "Alias of `search`."),
+        "sort": query("sort", sort, "Sort key; `priority` is by rank (low < medium < high); "
+                                    "tasks without a due date come last; ties break by id."),
+        "sort_by": query("sort_by", sort, "Alias of `sort`."),
+        "order": query("order", {"type": "string", "enum": ["asc", "desc"]},
+                       "Default: `desc` (newest first), but `asc` for `title`."),
+        "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                 "default": DEFAULT_LIMIT}, "Page size."),
+        "cursor": query("cursor", {"type": "string"},
+                        "Opaque `next_cursor` of the previous page, for the same sort and "
+                        "order (422 otherwise). Stable while tasks are added."),
+        "offset": query("offset", offset, "Rows to skip (older clients; prefer `cursor`)."),
+        "skip": query("skip", offset, "Alias of `offset`."),
+    }
+
+
+LIST_PARAMS = ["status", "status_filter", "completed", "priority", "search", "q", "sort",
+               "sort_by", "order", "limit", "cursor", "offset", "skip"]
+

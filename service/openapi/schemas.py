@@ -1,0 +1,127 @@
+"""The OpenAPI component schemas, generated from the field table (service/fields.py), so a field's
+rules are written once: what a client may send (Create/Update bodies) and what it gets back.
+
+Strings are trimmed before their length is checked, and NUL is refused (PostgreSQL cannot store
+it), so the exact input rule is a pattern: optional blanks, 1..N characters that neither start
+nor end with a blank, optional blanks. "Blank" is spelled out as Python's str.strip() sees it,
+because `\\s` differs between regex engines (ECMA-262's lacks U+0085, U+001C..U+001F; adds U+FEFF).
+"""
+from .. import fields as F
+
+BLANK = (r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+         r"\u3000")
+SOLID = rf"[^{BLANK}\u0000]"  # neither blank nor NUL
+NO_NUL = r"^[^\u0000]*$"
+# fields.EMAIL_RE (RFC 5321 dot-atom @ hostname) on the trimmed value, kept a little stricter and
+# free of look-arounds so generators handle it: local part at most 64, no hyphens in labels.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9]{1,40}"
+EMAIL_OR_BLANK = (rf"^[{BLANK}]*(?:{_ATOM}{{1,32}}(?:\.{_ATOM}{{1,31}})?@{_LABEL}(?:\.{_LABEL}){{1,2}})?"
+                  rf"[{BLANK}]*$")
+TIMESTAMP = {"type": "string", "format": "date-time"}
+
+
+def trimmed(max_length, optional=False):
+    """The pattern of a string that, trimmed, has 1..max_length characters (0.. if optional)."""
+    core = rf"{SOLID}(?:[^\u0000]{{0,{max_length - 2}}}{SOLID})?"
+    return rf"^[{BLANK}]*(?:{core})?[{BLANK}]*$" if optional else rf"^[{BLANK}]*{core}[{BLANK}]*$"
+
+
+def _typed(base, nullable):
+    return [base, "null"] if nullable else base
+
+
+def output_schema(field, vocabularies):
+    """The JSON Schema of `field` as the service shows it."""
+    schema = {"type": _typed({"string": "string", "boolean": "boolean", "integer": "integer",
+                              "instant": "string", "choice": "string"}[field.type], field.nullable)}
+    if field.type == "string":
+        if field.min_length:
+            schema["minLength"] = field.min_length
+        if field.max_length:
+            schema["maxLength"] = field.max_length
+        if field.email:
+            schema["format"] = "email"  # fields.EMAIL_RE admits only what this format does
+    elif field.type == "integer":
+        schema.update({"format": "int64", "minimum": 1})
+    elif field.type == "instant":
+        schema.update(TIMESTAMP)
+        schema["type"] = _typed("string", field.nullable)
+        schema["description"] = "ISO-8601 with an explicit UTC offset, e.g. 2026-12-01T09:00:00+00:00."
+    elif field.type == "choice":
+        schema["enum"] = list(vocabularies[field.vocabulary].values)
+    if field.description and "description" not in schema:
+        schema["description"] = field.description
+    if field.example is not F.MISSING:
+        schema["examples"] = [field.example]
+    return schema
+
+
+def input_schema(field, vocabularies):
+    """The JSON Schema of `field` as a request body may give it."""
+    schema = {"type": output_schema(field, vocabularies)["type"], "description": field.description}
+    if field.type == "string":
+        if field.email:
+            schema["pattern"] = EMAIL_OR_BLANK
+        elif field.trim:
+            schema["pattern"] = trimmed(field.max_length, optional=field.blank_is_null)
+            if not field.blank_is_null:
+                schema.update({"minLength": 1, "maxLength": field.max_length})
+                schema["description"] += (" Blanks around it are not counted (the service accepts "
+                                          "them beyond maxLength too).")
+        else:
+            schema.update({"maxLength": field.max_length, "pattern": NO_NUL})
+    elif field.type == "instant":
+        schema["format"] = "date-time"
+    elif field.type == "choice":
+        vocabulary = vocabularies[field.vocabulary]
+        schema.update({"enum": list(vocabulary.values), "default": vocabulary.default})
+        schema["description"] += " Matched ignoring case, with `-`, `_` and space alike."
+    if field.default is not F.MISSING:
+        schema["default"] = field.default
+    if field.example is not F.MISSING:
+        schema["examples"] = [field.example]
+    return schema
+
+
+def resource(table, vocabularies):
+    """The schema of a resource's JSON: every field it shows, all required."""
+    shown = [field for field in table if field.in_json]
+    return {"type": "object", "required": [field.name for field in shown],
+            "properties": {field.name: output_schema(field, vocabularies) for field in shown}}
+
+
+def body(table, vocabularies, *, only=None, required=(), at_least_one=False, description=""):
+    """The schema of a request body setting the writable fields of `table` (or those in `only`)."""
+    writable = F.writable(table, only)
+    schema = {"type": "object",
+              "properties": {field.name: input_schema(field, vocabularies) for field in writable}}
+    if required:
+        schema["required"] = list(required)
+    if at_least_one:
+        schema["anyOf"] = [{"required": [field.name]} for field in writable]
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def field_schemas(vocabularies):
+    """The components generated from the field table."""
+    ignored = " Other keys (even `id`, `user_id`) are ignored: the owner is always the caller."
+    return {
+        "Task": resource(F.TASK, vocabularies),
+        "TaskCreate": body(F.TASK, vocabularies, required=[f.name for f in F.TASK if f.required and f.writable],
+                           description="A new task." + ignored),
+        "TaskUpdate": body(F.TASK, vocabularies, at_least_one=True,
+                           description="A partial update: only the given fields change; at least one "
+                                       "is required (422 otherwise)." + ignored),
+        "TaskCompletion": body(F.TASK, vocabularies, only=F.COMPLETION_FIELDS,
+                               description="`completed` sets the flag; without it (or with no body at "
+                                           "all) the flag is toggled."),
+        "User": resource(F.USER, vocabularies),
+        "UserCreate": body(F.USER, vocabularies, only=F.PROFILE_SYNC_FIELDS,
+                           description="Optional. The email always comes from the token; other keys "
+                                       "are ignored."),
+        "UserUpdate": body(F.USER, vocabularies, only=F.PROFILE_EDIT_FIELDS, at_least_one=True,
+                           description="At least one field (422 otherwise). Other keys are ignored."),
+    }
