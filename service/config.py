@@ -10,7 +10,14 @@ from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
-from .vocabularies import DEFAULT_VOCABULARIES, Vocabularies
+from .vocabularies import (
+    DEFAULT_PRIORITIES,
+    DEFAULT_STATUSES,
+    DEFAULT_VOCABULARIES,
+    STATUS_FILTER_WORDS,
+    Vocabularies,
+    parse_vocabulary,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
@@ -69,6 +76,19 @@ def _http_url(env, name, default=None):
     if url and urlparse(url).scheme not in ("http", "https"):
         raise ConfigError(f"{name} must be an http:// or https:// URL")
     return url or None
+
+
+def _vocabularies(env):
+    try:
+        priority = parse_vocabulary("priority", env.get("TASK_PRIORITIES", ""), DEFAULT_PRIORITIES)
+    except ValueError as error:
+        raise ConfigError(f"TASK_PRIORITIES {error}") from None
+    try:
+        status = parse_vocabulary("status", env.get("TASK_STATUSES", ""), DEFAULT_STATUSES,
+                                  reserved=STATUS_FILTER_WORDS)
+    except ValueError as error:
+        raise ConfigError(f"TASK_STATUSES {error}") from None
+    return Vocabularies(priority=priority, status=status)
 
 
 @dataclass(frozen=True)
@@ -148,4 +168,5 @@ def load_config(env=None, dotenv=True):
         max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
         log_format=log_format,
         log_level=log_level,
+        vocabularies=_vocabularies(env),
     )

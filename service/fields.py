@@ -25,6 +25,11 @@ MAX_TASK_ID = 2**63 - 1  # tasks.id is a bigint
 MAX_VERSION = 2**31 - 1  # tasks.version is an integer
 MAX_OFFSET = 10_000_000
 SEARCH_MAX = 200
+TAG_NAME_MAX = 50
+CATEGORY_MAX = 50
+MAX_TAGS_PER_TASK = 20
+MAX_TAGS_PER_USER = 500
+COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}\Z")
 
 # An address as RFC 5321 spells it (ASCII dot-atom local part of at most 64, hostname labels;
 # what JSON Schema's "email" format accepts): no control characters, no trailing newline.
@@ -92,10 +97,13 @@ def _text(value, *, trim, min_length, max_length):
 class Field:
     """One field of a resource: its rules, for input, output and storage.
 
-    type: "string", "boolean", "instant" (timestamptz), "integer", or "choice" (a value of the
-    vocabulary named by `vocabulary`, see vocabularies.py).
+    type: "string", "boolean", "instant" (timestamptz), "integer", "choice" (a value of the
+    vocabulary named by `vocabulary`, see vocabularies.py), "names" (a list of tag names) or
+    "ids" (a list of ids).
     writable: accepted in request bodies. in_json: shown in the resource's JSON. stored: a column
     of the resource's table (exported and imported). blank_is_null: "" (after trimming) means null.
+    sql: for a shown field that is not a column, the SQL giving it ({t}: the row's table).
+    pattern: a regular expression the (trimmed) string must match, and what it means.
     """
 
     name: str
@@ -115,6 +123,9 @@ class Field:
     default: object = MISSING
     aliases: tuple = ()
     example: object = MISSING
+    sql: str | None = None
+    pattern: tuple | None = None  # (compiled regex, what it means)
+    max_items: int | None = None
 
     def parse(self, value, vocabularies=None):
         """The client's `value` as the service stores it, or FieldError."""
@@ -129,6 +140,8 @@ class Field:
                 return None
             if self.email and not EMAIL_RE.match(text):
                 raise FieldError("must be a valid email address")
+            if self.pattern and not self.pattern[0].match(text):
+                raise FieldError(f"must be {self.pattern[1]}")
             return text
         if self.type == "boolean":
             if not isinstance(value, bool):
@@ -141,7 +154,32 @@ class Field:
                 raise FieldError("must be an ISO-8601 date-time (e.g. 2026-12-01T09:00:00Z) or null") from None
         if self.type == "choice":
             return vocabularies[self.vocabulary].parse(value)
+        if self.type in ("names", "ids"):
+            return self._parse_list(value)
         raise TypeError(f"{self.name} is not writable")  # pragma: no cover - integers are read-only
+
+    def _parse_list(self, value):
+        """A list of tag names (trimmed, distinct ignoring case) or of ids (distinct)."""
+        if not isinstance(value, list):
+            raise FieldError("must be a list")
+        items, seen = [], set()
+        for item in value:
+            if self.type == "ids":
+                if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= MAX_TASK_ID:
+                    raise FieldError("must hold whole numbers >= 1 (tag ids)")
+                key = item
+            else:
+                try:
+                    item = _text(item, trim=True, min_length=1, max_length=TAG_NAME_MAX)
+                except FieldError as error:
+                    raise FieldError(f"must hold tag names: each {error}") from None
+                key = item.lower()
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+        if self.max_items is not None and len(items) > self.max_items:
+            raise FieldError(f"must hold at most {self.max_items} distinct tags")
+        return items
 
     def check_stored(self, value, vocabularies=None):
         """`value` (not None) from an export file, exactly as stored (nothing is trimmed or folded),
@@ -150,6 +188,8 @@ class Field:
             text = _text(value, trim=False, min_length=self.min_length, max_length=self.max_length)
             if self.trim and text != text.strip():
                 raise FieldError("must not start or end with whitespace")
+            if self.pattern and not self.pattern[0].match(text):
+                raise FieldError(f"must be {self.pattern[1]}")
             return text
         if self.type == "boolean":
             if not isinstance(value, bool):
@@ -179,6 +219,10 @@ def _trimmed_text(name, max_length, **rules):
     return Field(name, "string", trim=True, min_length=1, max_length=max_length, **rules)
 
 
+# A task's tags as its JSON shows them: ordered by name ignoring case, then id.
+TAGS_SQL = ("(SELECT coalesce(json_agg(row_to_json(tag) ORDER BY lower(tag.name), tag.id), '[]'::json) "
+            "FROM task_tags link JOIN tags tag ON tag.id = link.tag_id WHERE link.task_id = {t}.id)")
+
 TASK = (
     Field("id", "integer", "The task's id: sequential, never reused.", writable=False, example=7),
     Field("user_id", "string", "The owner (the token's `sub`).", writable=False, min_length=1,
@@ -187,13 +231,40 @@ TASK = (
                   description=f"Trimmed, then 1..{TITLE_MAX} characters (no NUL)."),
     Field("description", "string", f"Up to {DESCRIPTION_MAX} characters (no NUL), or null.",
           nullable=True, max_length=DESCRIPTION_MAX, example="Semi-skimmed, 2 litres"),
-    Field("completed", "boolean", "Whether the task is done.", default=False),
+    Field("completed", "boolean", "True exactly when `status` is the last state: completing moves the "
+          "task there, un-completing to the first state.", default=False),
+    Field("is_completed", "boolean", "The same as `completed` (for clients that read this name).",
+          writable=False, stored=False, sql="{t}.completed"),
     Field("priority", "choice", "Importance; sorting by priority follows the vocabulary's order.",
           vocabulary="priority"),
+    Field("status", "choice", "The workflow state (a board column); the last one means done.",
+          vocabulary="status"),
+    Field("completed_at", "instant", "When the task last became completed (set by the database); null "
+          "while it is not.", nullable=True, writable=False),
+    _trimmed_text("category", CATEGORY_MAX, nullable=True, blank_is_null=True, example="work",
+                  description=f"One free label (work, personal, ...): trimmed, 1..{CATEGORY_MAX} "
+                              "characters; blank or null clears it."),
+    Field("tags", "names", "The task's tags, ordered by name ignoring case, then id. In a body: tag "
+          "names (matched ignoring case; a missing tag is created), replacing the task's tags.",
+          stored=False, sql=TAGS_SQL, max_items=MAX_TAGS_PER_TASK, example=("errands",)),
+    Field("tag_ids", "ids", "In a body: the ids of the caller's tags, replacing the task's tags.",
+          in_json=False, stored=False, max_items=MAX_TAGS_PER_TASK, example=(3,)),
     Field("due_date", "instant", "ISO-8601. A date alone (2026-12-01) means midnight UTC; a date-time "
           "without an offset is taken as UTC; null clears it.", nullable=True, example="2026-12-01T09:00:00Z"),
     Field("version", "integer", "Starts at 1, +1 on every change; the task's ETag.", writable=False,
           in_json=False, default=1),
+    Field("created_at", "instant", "Set by the database.", writable=False),
+    Field("updated_at", "instant", "Set by the database on every change.", writable=False),
+)
+
+TAG = (
+    Field("id", "integer", "The tag's id.", writable=False, example=3),
+    Field("user_id", "string", "The owner (the token's `sub`).", writable=False, min_length=1,
+          max_length=USER_ID_MAX),
+    _trimmed_text("name", TAG_NAME_MAX, required=True, example="errands",
+                  description=f"Trimmed, 1..{TAG_NAME_MAX} characters, unique per user ignoring case."),
+    Field("color", "string", "`#RRGGBB`, or null.", nullable=True, max_length=7,
+          pattern=(COLOR_RE, "a colour as #RRGGBB"), example="#FF8800"),
     Field("created_at", "instant", "Set by the database.", writable=False),
     Field("updated_at", "instant", "Set by the database on every change.", writable=False),
 )
@@ -223,5 +294,7 @@ def writable(fields, only=None):
 
 # Which fields each kind of body sets (beyond the create and update of a whole task).
 COMPLETION_FIELDS = frozenset({"completed"})  # PATCH /tasks/{id}/complete
+STATUS_FIELDS = frozenset({"status"})  # PATCH /tasks/{id}/status
+TAGGING_FIELDS = frozenset({"tags", "tag_ids"})  # PUT /tasks/{id}/tags
 PROFILE_SYNC_FIELDS = frozenset({"name"})  # POST /api/users: the email always comes from the token
 PROFILE_EDIT_FIELDS = frozenset({"name", "email"})  # PATCH /api/users/me

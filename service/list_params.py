@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 
 from .errors import ValidationError
-from .fields import MAX_OFFSET, SEARCH_MAX, parse_instant
+from .fields import CATEGORY_MAX, MAX_OFFSET, MAX_TAGS_PER_TASK, SEARCH_MAX, TAG_NAME_MAX, parse_instant
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -28,7 +28,10 @@ class ListParams:
     """What a client asked of `GET /tasks`, validated."""
 
     completed: bool | None
+    state: str | None  # a workflow status
     priority: str | None
+    category: str | None  # folded to lower case
+    tags: tuple  # tag names, folded to lower case: tasks carrying every one
     search: str | None
     sort: str  # a key of the store's orders: created, updated, title, due_date, priority
     descending: bool
@@ -57,15 +60,35 @@ def _bounded_int(errors, name, raw, default, low, high):
     return value
 
 
+def _status(args, vocabularies, errors):
+    """(completed, state) from `status`: a filter word (all, pending, completed) or a state."""
+    name, status = _first(args, "status", "status_filter")
+    if status is None or status.strip().lower() == "all":
+        return None, None
+    word = status.strip().lower()
+    if word in ("pending", "completed"):
+        return word == "completed", None
+    state = vocabularies["status"].lookup(status)
+    if state is None:
+        errors.append({"field": name, "message": "must be one of "
+                       + ", ".join((*STATUSES, *vocabularies["status"].values))})
+    return None, state
+
+
+def _tags(args, errors):
+    """The tag names asked for (`tag` repeated, or `tags` comma-separated), folded, distinct."""
+    names = [*args.getlist("tag"), *(part for raw in args.getlist("tags") for part in raw.split(","))]
+    folded = tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
+    if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in folded) or len(folded) > MAX_TAGS_PER_TASK:
+        errors.append({"field": "tag", "message": f"must be at most {MAX_TAGS_PER_TASK} tag names of at most "
+                                                  f"{TAG_NAME_MAX} characters"})
+    return folded
+
+
 def parse_list_params(args, vocabularies):
     """Validate the list's query parameters (a MultiDict); 422 on a bad value."""
     errors = []
-    completed = None
-    name, status = _first(args, "status", "status_filter")
-    if status is not None:
-        if status not in STATUSES:
-            errors.append({"field": name, "message": "must be one of " + ", ".join(STATUSES)})
-        completed = {"pending": False, "completed": True}.get(status)
+    completed, state = _status(args, vocabularies, errors)
     if "completed" in args:
         raw = args["completed"].lower()
         if raw not in ("true", "false"):
@@ -79,6 +102,12 @@ def parse_list_params(args, vocabularies):
             errors.append({"field": "priority", "message": "must be one of "
                            + ", ".join(vocabularies["priority"].values)})
         priority = known
+    category = args.get("category")
+    if category is not None:
+        category = category.strip().lower() or None
+        if category and (len(category) > CATEGORY_MAX or "\x00" in category):
+            errors.append({"field": "category", "message": f"must be at most {CATEGORY_MAX} characters"})
+    tags = _tags(args, errors)
     name, search = _first(args, "search", "q")
     if search is not None and ("\x00" in search or len(search) > SEARCH_MAX):
         errors.append({"field": name, "message": f"must be at most {SEARCH_MAX} characters, without NUL"})
@@ -97,7 +126,8 @@ def parse_list_params(args, vocabularies):
         after = decode_cursor(args["cursor"], SORTS[sort], order == "desc", errors)
     if errors:
         raise ValidationError(errors, detail="Invalid list parameters.")
-    return ListParams(completed, priority, search or None, SORTS[sort], order == "desc", limit, offset, after)
+    return ListParams(completed, state, priority, category, tags, search or None, SORTS[sort], order == "desc",
+                      limit, offset, after)
 
 
 def list_params(request, vocabularies):

@@ -115,9 +115,19 @@ def parse_body(table, body, vocabularies, *, only=None, complete=False, nonempty
     return values
 
 
-def task_body(body, vocabularies, *, creating):
-    """The task fields of a create (title required) or update (at least one field) body."""
-    return parse_body(F.TASK, body, vocabularies, complete=creating, nonempty=not creating)
+def task_body(body, vocabularies, *, creating, only=None):
+    """The task fields of a create (title required) or update (at least one field) body. A
+    `completed` that disagrees with the `status` beside it (done is the last state) is a 422."""
+    values = parse_body(F.TASK, body, vocabularies, only=only, complete=creating, nonempty=not creating)
+    if "completed" in values and "status" in values and values["completed"] != (values["status"] == vocabularies.done):
+        raise ValidationError([{"field": "completed", "message": f"disagrees with status {values['status']!r} "
+                                f"(completed means {vocabularies.done!r})"}])
+    return values
+
+
+def tag_body(body, *, creating):
+    """The fields of a tag body (name required on create)."""
+    return parse_body(F.TAG, body, None, complete=creating, nonempty=not creating)
 
 
 def completion_body(body, vocabularies):

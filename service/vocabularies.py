@@ -47,8 +47,9 @@ class Vocabulary:
 
     @property
     def default(self):
-        """What a new task gets: `medium` when the vocabulary has it, else its first value."""
-        return self._by_key.get("medium", self.values[0])
+        """What a new task gets: a priority `medium` when the vocabulary has it, else its lowest
+        value; a status the first state."""
+        return self._by_key.get("medium", self.values[0]) if self.name == "priority" else self.values[0]
 
 
 def parse_vocabulary(name, raw, default, reserved=()):
@@ -74,13 +75,30 @@ def parse_vocabulary(name, raw, default, reserved=()):
 
 @dataclass(frozen=True)
 class Vocabularies:
-    """The configured vocabularies, by the field name that uses them (`vocabularies["priority"]`)."""
+    """The configured vocabularies, by the field name that uses them (`vocabularies["priority"]`).
+    Statuses: the first is where new tasks start, the last means done."""
 
     priority: Vocabulary
+    status: Vocabulary
 
     def __getitem__(self, name):
         return getattr(self, name)
 
+    @property
+    def done(self):
+        """The last state: a task is completed exactly when it is there."""
+        return self.status.values[-1]
+
+    @property
+    def first_state(self):
+        """Where new (and un-completed) tasks are."""
+        return self.status.values[0]
+
 
 DEFAULT_PRIORITIES = ("low", "medium", "high")
-DEFAULT_VOCABULARIES = Vocabularies(priority=Vocabulary("priority", DEFAULT_PRIORITIES))
+DEFAULT_STATUSES = ("todo", "in_progress", "done")
+STATUS_FILTER_WORDS = ("all", "pending", "completed")  # list filters, never states
+# Each vocabulary's lookup table (migrations/005_organising.py) and the tasks column using it.
+TABLES = {"priority": "task_priorities", "status": "task_statuses"}
+DEFAULT_VOCABULARIES = Vocabularies(priority=Vocabulary("priority", DEFAULT_PRIORITIES),
+                                    status=Vocabulary("status", DEFAULT_STATUSES))

@@ -22,6 +22,7 @@ from psycopg2 import sql
 from service import create_app
 from service.config import DEFAULT_DATA_DIR, load_config
 from service.db import database, embedded, make_database
+from service.ops.vocabulary_release import apply_vocabularies
 
 
 class AppBoundClient(FlaskClient):
@@ -85,10 +86,12 @@ def drop_database(admin_url, name):
 
 
 def migrate(url, config):
-    """Apply every migration to the database at `url`; returns the Router."""
+    """Apply every migration to the database at `url`, then the configuration's vocabularies (as
+    the release phase does); returns the Router and the database."""
     db = make_database(config, url)
     router = Router(db, migrate_dir=MIGRATIONS, ignore=["basemodel"])
     router.run()
+    apply_vocabularies(db, config.vocabularies)
     return router, db
 
 

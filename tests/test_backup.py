@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.db import embedded
-from service.ops.admin_db import next_task_id
+from service.ops.admin_db import next_id
 from tests.test_cli import FreshDatabase
 
 TABLES = {"users": "id", "tasks": "id", "idempotency_keys": "user_id, key"}
@@ -54,7 +54,7 @@ def rows(db, table):
 
 def following_id(db):
     with db.admin.cursor() as cursor:
-        return next_task_id(cursor)
+        return next_id(cursor)
 
 
 def assert_same_data(source, target, tables=("users", "tasks")):

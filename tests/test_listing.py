@@ -114,7 +114,7 @@ def test_newest_first_cursor_does_not_show_tasks_added_later_as_duplicates(alice
 
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("limit=501", "limit"), ("limit=ten", "limit"), ("offset=-1", "offset"),
-    ("skip=x", "skip"), ("status=done", "status"), ("status_filter=x", "status_filter"),
+    ("skip=x", "skip"), ("status=finished", "status"), ("status_filter=x", "status_filter"),
     ("completed=maybe", "completed"), ("priority=urgent", "priority"), ("sort=colour", "sort"),
     ("sort_by=x", "sort_by"), ("order=up", "order"), ("cursor=garbage", "cursor"),
 ])

@@ -73,7 +73,9 @@ def test_procfile_declares_web_and_release():
     processes = procfile()
     assert shlex.split(processes["web"])[:1] == ["gunicorn"]
     assert "wsgi:app" in processes["web"]
-    assert shlex.split(processes["release"]) == ["pw_migrate", "migrate"]
+    # Migrations first, then the configured vocabularies (migrations/005_organising.py).
+    assert shlex.split(processes["release"]) == ["pw_migrate", "migrate", "&&", "flask", "--app", "wsgi",
+                                                 "apply-vocabularies"]
 
 
 def send_partial(port, head, rest):

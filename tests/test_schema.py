@@ -18,7 +18,7 @@ SORT_INDEXES = {
     "tasks_user_created": "(user_id, created_at, id)",
     "tasks_user_updated": "(user_id, updated_at, id)",
     "tasks_user_title": "(user_id, title, id)",
-    "tasks_user_priority": "(user_id, priority_rank, id)",
+    "tasks_user_priority_order": "(user_id, priority_order, id)",
     "tasks_user_due_asc": "(user_id, due_date, id)",
     "tasks_user_due_desc": "(user_id, due_date DESC NULLS LAST, id DESC)",
 }
@@ -123,8 +123,11 @@ def test_check_constraints_exist(catalog):
         by_table.setdefault(table, []).append(definition)
     task_checks = " ".join(by_table.get("tasks", []))
     user_checks = " ".join(by_table.get("users", []))
-    for needle in ("char_length((title)::text) >= 1", "description", "'low'", "'medium'", "'high'"):
+    for needle in ("char_length((title)::text) >= 1", "description", "category", "completed_at IS NOT NULL"):
         assert needle in task_checks, task_checks
+    tag_checks = " ".join(by_table.get("tags", []))
+    for needle in ("char_length(name) >= 1", "char_length(name) <= 50", "#[0-9A-Fa-f]{6}"):
+        assert needle in tag_checks, tag_checks
     for needle in ("char_length(id)", "email", "char_length(name) <= 255"):
         assert needle in user_checks, user_checks
 
@@ -133,8 +136,12 @@ def test_task_owner_is_a_cascading_foreign_key(catalog):
     with catalog.cursor() as cur:
         fks = rows(cur, "SELECT confrelid::regclass::text, confdeltype, pg_get_constraintdef(oid) "
                         "FROM pg_constraint WHERE contype = 'f' AND conrelid = 'tasks'::regclass")
-    assert [(table, action) for table, action, _ in fks] == [("users", "c")], fks
-    assert "(user_id) REFERENCES users(id) ON DELETE CASCADE" in fks[0][2]
+    owner = [definition for table, action, definition in fks if table == "users"]
+    assert owner == ["FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"], fks
+    # The vocabularies: each value must be one of its lookup table's; renames cascade.
+    vocabularies = sorted(definition for table, _, definition in fks if table != "users")
+    assert vocabularies == ["FOREIGN KEY (priority) REFERENCES task_priorities(value) ON UPDATE CASCADE",
+                            "FOREIGN KEY (status) REFERENCES task_statuses(value) ON UPDATE CASCADE"], fks
 
 
 def test_idempotency_keys_belong_to_a_user_and_cascade(catalog):
@@ -150,10 +157,12 @@ def test_idempotency_keys_belong_to_a_user_and_cascade(catalog):
 def test_row_level_security_is_enabled_and_forced_on_every_user_table(catalog):
     with catalog.cursor() as cur:
         flags = rows(cur, "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
-                          "WHERE relname IN ('users', 'tasks', 'idempotency_keys') ORDER BY relname")
+                          "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                          "AND relname <> 'migratehistory' ORDER BY relname")
         policies = {r[0] for r in rows(cur, "SELECT tablename FROM pg_policies WHERE schemaname = 'public'")}
-    assert flags == [("idempotency_keys", True, True), ("tasks", True, True), ("users", True, True)]
-    assert policies == {"users", "tasks", "idempotency_keys"}
+    tables = ["idempotency_keys", "tags", "task_priorities", "task_statuses", "task_tags", "tasks", "users"]
+    assert flags == [(table, True, True) for table in tables]
+    assert policies == set(tables)
 
 
 def test_the_six_sort_indexes_are_led_by_user_id(catalog):
@@ -175,8 +184,9 @@ def test_update_triggers_exist(catalog):
     with catalog.cursor() as cur:
         triggers = rows(cur, "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
                              "WHERE NOT tgisinternal ORDER BY 1")
-    assert [table for table, _ in triggers] == ["tasks", "users"]
-    for _table, definition in triggers:
+    touching = [(table, definition) for table, definition in triggers if "touch" in definition]
+    assert [table for table, _ in touching] == ["tags", "tasks", "users"]
+    for _table, definition in touching:
         assert "BEFORE UPDATE" in definition and "FOR EACH ROW" in definition, definition
 
 
@@ -269,8 +279,8 @@ def test_empty_user_id_is_rejected(db):
     ("title", "trailing ", errors.CheckViolation),
     ("title", None, errors.NotNullViolation),
     ("description", "d" * 1001, errors.CheckViolation),
-    ("priority", "urgent", errors.CheckViolation),
-    ("priority", "HIGH", errors.CheckViolation),
+    ("priority", "urgent", errors.ForeignKeyViolation),
+    ("priority", "HIGH", errors.ForeignKeyViolation),
     ("priority", None, errors.NotNullViolation),
 ], ids=["title-201", "title-empty", "title-blank", "title-whitespace", "title-leading-space",
         "title-trailing-space", "title-null", "description-1001", "priority-unknown", "priority-case",
@@ -301,7 +311,7 @@ def test_an_update_cannot_break_the_rules_either(db):
         (task_id,) = insert_tasks(cur, user_id, 1)
         with pytest.raises(errors.CheckViolation):
             cur.execute("UPDATE tasks SET title = ' ' WHERE id = %s", (task_id,))
-        with pytest.raises(errors.CheckViolation):
+        with pytest.raises(errors.ForeignKeyViolation):
             cur.execute("UPDATE tasks SET priority = 'urgent' WHERE id = %s", (task_id,))
 
 
@@ -416,7 +426,7 @@ def test_rows_are_invisible_to_the_app_role_without_a_user(admin_url, database_n
 
 SORT_INDEX = {"created": "tasks_user_created", "created_at": "tasks_user_created",
               "updated": "tasks_user_updated", "updated_at": "tasks_user_updated",
-              "title": "tasks_user_title", "priority": "tasks_user_priority"}
+              "title": "tasks_user_title", "priority": "tasks_user_priority_order"}
 BIG_USER = "plan-big"
 
 

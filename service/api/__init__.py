@@ -1,11 +1,11 @@
 """The authenticated API under /api: one blueprint per resource, all behind the identity hook.
 
 A route is found by its URL's first word: /api/tasks (and /api/{user_id}/tasks) in tasks.py,
-/api/users in users.py.
+/api/tags (and /api/{user_id}/tags) in tags.py, /api/users in users.py.
 """
 from flask import Blueprint
 
-from . import identity, tasks, users
+from . import identity, tags, tasks, users
 
 
 def blueprint():
@@ -15,5 +15,7 @@ def blueprint():
     api.teardown_request(identity.release)
     api.register_blueprint(tasks.bp, url_prefix="/tasks")
     api.register_blueprint(tasks.bp, url_prefix="/<path_user_id>/tasks", name="user_tasks")
+    api.register_blueprint(tags.bp, url_prefix="/tags")
+    api.register_blueprint(tags.bp, url_prefix="/<path_user_id>/tags", name="user_tags")
     api.register_blueprint(users.bp, url_prefix="/users")
     return api

@@ -5,7 +5,7 @@ reads: parse the request, call the task store (service/store/tasks.py: its SQL),
 """
 from flask import Blueprint, Response, current_app, g, request
 
-from ..fields import MAX_VERSION
+from ..fields import MAX_VERSION, STATUS_FIELDS, TAGGING_FIELDS
 from ..idempotency import idempotent
 from ..jsonio import json_response
 from ..list_params import list_params
@@ -71,6 +71,20 @@ def complete(task_id):
     """Toggle a task's completion, or set it with `{"completed": bool}`."""
     wanted = completion_body(json_body(required=False), vocabularies())
     return task_response(store.set_completed(g.user_id, task_id, wanted, if_match()))
+
+
+@bp.patch("/<int:task_id>/status")
+def set_status(task_id):
+    """Move a task to another workflow state; `completed` follows (done is the last state)."""
+    values = task_body(json_body(), vocabularies(), creating=False, only=STATUS_FIELDS)
+    return task_response(store.update(g.user_id, task_id, values, if_match()))
+
+
+@bp.put("/<int:task_id>/tags")
+def set_tags(task_id):
+    """Replace a task's tags: `{"tag_ids": [...]}` or `{"tags": ["name", ...]}` (missing ones created)."""
+    values = task_body(json_body(), vocabularies(), creating=False, only=TAGGING_FIELDS)
+    return task_response(store.update(g.user_id, task_id, values, if_match()))
 
 
 @bp.delete("/<int:task_id>")

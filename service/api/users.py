@@ -84,11 +84,12 @@ def delete_me():
 @bp.get("/me/export")
 def export_me():
     """The caller's profile and every task, as a JSON download."""
-    user, tasks = export.user_export(g.user_id)
+    user, tags, tasks = export.user_export(g.user_id)
     if user is None:
         raise gone()
     stamp = datetime.now(UTC)
-    body = {"exported_at": stamp, "user": users.user_json(user), "tasks": json_array(tasks)}
+    body = {"exported_at": stamp, "user": users.user_json(user), "tags": json_array(tags),
+            "tasks": json_array(tasks)}
     filename = f"todo-export-{stamp:%Y%m%dT%H%M%SZ}.json"
     return json_response(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -30,6 +30,8 @@ def _stand_in(number, kind):
         return f"\x00stand-in {number}\x00"
     if kind is datetime:
         return _STAND_IN_DATE + timedelta(microseconds=number + 1)
+    if kind is list:  # an array parameter (tag names): found again by identity
+        return [f"\x00stand-in {number}\x00"]
     return None
 
 
@@ -62,14 +64,14 @@ def _compile(build, shape, names, kinds):
         if stand_in is None:
             return None
         stand_ins[name] = stand_in
-        slots[stand_in] = name
+        slots[id(stand_in)] = name
     sql, params = build(shape, **stand_ins).sql()
+    # Peewee passes each value through to the parameters as the same object (a string, a
+    # number, a date or a list): a stand-in is recognised by identity, never confused with a
+    # constant of equal value.
     plan = []
     for param in params:
-        try:
-            name = slots.get(param)
-        except TypeError:  # unhashable constant (e.g. a list)
-            name = None
+        name = slots.get(id(param))
         plan.append((name, None if name is not None else param))
     missing = set(slots.values()) - {name for name, _ in plan}
     if missing:

@@ -10,7 +10,7 @@ import functools
 
 from ..vocabularies import DEFAULT_VOCABULARIES
 from .components import HEADERS, other_schemas, parameters, responses
-from .paths import public_paths, task_paths, user_paths
+from .paths import public_paths, tag_paths, task_paths, user_paths
 from .schemas import field_schemas
 
 DESCRIPTION = """\
@@ -41,12 +41,16 @@ def _build(vocabularies):
             {"name": "tasks", "description": "The caller's tasks."},
             {"name": "tasks (Phase II paths)",
              "description": "The same routes with the user in the path, for Phase II clients."},
+            {"name": "tags", "description": "The caller's own labels for tasks."},
+            {"name": "tags (Phase II paths)",
+             "description": "The same routes with the user in the path."},
             {"name": "users", "description": "The caller's profile."},
             {"name": "operations", "description": "Probes for load balancers and orchestrators."},
             {"name": "docs", "description": "This description."},
         ],
         "paths": {**task_paths("/api/tasks", "", False),
                   **task_paths("/api/{user_id}/tasks", "ForUser", True),
+                  **tag_paths("/api/tags", "", False), **tag_paths("/api/{user_id}/tags", "ForUser", True),
                   **user_paths(), **public_paths()},
         "components": {
             "schemas": {**field_schemas(vocabularies), **other_schemas()},

@@ -1,6 +1,6 @@
 """The OpenAPI components written by hand: the list, export, delete and problem bodies, the
 headers, the error answers and the parameters (the field schemas are generated: schemas.py)."""
-from ..fields import MAX_OFFSET, MAX_TASK_ID, SEARCH_MAX
+from ..fields import CATEGORY_MAX, MAX_OFFSET, MAX_TAGS_PER_TASK, MAX_TASK_ID, SEARCH_MAX, TAG_NAME_MAX
 from ..idempotency import MAX_KEY_LENGTH
 from ..list_params import DEFAULT_LIMIT, MAX_LIMIT, SORTS, STATUSES
 from .schemas import NO_NUL, SOLID, TIMESTAMP
@@ -20,20 +20,35 @@ def other_schemas():
     """The components not generated from the field table."""
     return {
         "TaskList": {
-            "type": "object", "required": ["tasks", "count", "next_cursor"],
+            "type": "object",
+            "required": ["tasks", "count", "total", "completed_count", "pending_count", "next_cursor"],
             "properties": {
                 "tasks": {"type": "array", "items": ref("Task"), "maxItems": MAX_LIMIT},
                 "count": {"type": "integer", "minimum": 0,
                           "description": "All of the caller's tasks matching the filters "
                                          "(not only this page)."},
+                "total": {"type": "integer", "minimum": 0, "description": "The same as `count`."},
+                "completed_count": {"type": "integer", "minimum": 0,
+                                    "description": "Completed tasks among those matching every filter "
+                                                   "but the status one."},
+                "pending_count": {"type": "integer", "minimum": 0,
+                                  "description": "Not completed tasks among those matching every "
+                                                 "filter but the status one."},
                 "next_cursor": {"type": ["string", "null"],
                                 "description": "Pass as `cursor` for the next page; null on "
                                                "the last page."},
             },
         },
+        "TagList": {
+            "type": "object", "required": ["tags", "count"],
+            "properties": {"tags": {"type": "array", "items": ref("Tag"),
+                                    "description": "Ordered by name ignoring case, then id."},
+                           "count": {"type": "integer", "minimum": 0}},
+        },
         "UserExport": {
-            "type": "object", "required": ["exported_at", "user", "tasks"],
+            "type": "object", "required": ["exported_at", "user", "tags", "tasks"],
             "properties": {"exported_at": TIMESTAMP, "user": ref("User"),
+                           "tags": {"type": "array", "items": ref("Tag")},
                            "tasks": {"type": "array", "items": ref("Task")}},
         },
         "DeleteResult": {
@@ -102,7 +117,8 @@ ERRORS = {
     401: "No token, or the token was rejected (the detail says why; the token is never echoed).",
     403: "The `{user_id}` in the path is not the signed-in user.",
     404: "No such resource: missing, or owned by someone else (existence is not leaked).",
-    409: "The change conflicts with existing data (e.g. the email is another user's).",
+    409: "The change conflicts with existing data (e.g. the email is another user's, or a tag of "
+         "that name exists).",
     412: "`If-Match` names another version: the task changed meanwhile (the ETag header has "
          "the current one).",
     413: "The body is over the size limit (default 1 MiB).",
@@ -134,11 +150,13 @@ def parameters(vocabularies):
         return {"name": name, "in": "query", "required": False, "schema": schema,
                 "description": description}
 
-    status = {"type": "string", "enum": list(STATUSES), "default": "all"}
+    status = {"type": "string", "enum": [*STATUSES, *vocabularies["status"].values], "default": "all"}
     sort = {"type": "string", "enum": list(SORTS), "default": "created"}
     search = {"type": "string", "maxLength": SEARCH_MAX, "pattern": NO_NUL}
     offset = {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
     return {
+        "tag_id": {"name": "tag_id", "in": "path", "required": True,
+                   "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_TASK_ID}},
         "task_id": {"name": "task_id", "in": "path", "required": True,
                     "schema": {"type": "integer", "format": "int64", "minimum": 1,
                                "maximum": MAX_TASK_ID}},
@@ -167,7 +185,17 @@ def parameters(vocabularies):
                          "description": "Echoed back; a new id is made when absent or not "
                                         "1..128 of [A-Za-z0-9._:-].",
                          "schema": {"type": "string"}},
-        "status": query("status", status, "`all`, `pending` (not completed) or `completed`."),
+        "status": query("status", status, "`all`, `pending` (not completed), `completed`, or a workflow "
+                                          "state (matched ignoring case, `-`, `_` and space alike)."),
+        "category": query("category", {"type": "string", "maxLength": CATEGORY_MAX, "pattern": NO_NUL},
+                          "Only tasks of this category (ignoring case)."),
+        "tag": {**query("tag", {"type": "array", "items": {"type": "string", "maxLength": TAG_NAME_MAX,
+                                                                "pattern": NO_NUL},
+                                "maxItems": MAX_TAGS_PER_TASK},
+                        "A tag name (ignoring case), repeatable: tasks carrying every one."),
+                "style": "form", "explode": True},
+        "tags": query("tags", {"type": "string", "pattern": NO_NUL},
+                      "Tag names, comma-separated (ignoring case): tasks carrying every one."),
         "status_filter": query("status_filter", status, "Alias of `status`."),
         "completed": query("completed", {"type": "boolean"},
                            "Filter by completion (overrides `status`)."),
@@ -191,6 +219,6 @@ def parameters(vocabularies):
     }
 
 
-LIST_PARAMS = ["status", "status_filter", "completed", "priority", "search", "q", "sort",
-               "sort_by", "order", "limit", "cursor", "offset", "skip"]
+LIST_PARAMS = ["status", "status_filter", "completed", "priority", "category", "tag", "tags", "search", "q",
+               "sort", "sort_by", "order", "limit", "cursor", "offset", "skip"]
 

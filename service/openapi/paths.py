@@ -72,6 +72,41 @@ def task_paths(prefix, suffix, phase2):
                                 {"200": task}, written, path + ["task_id", "If-Match"],
                                 body="TaskCompletion", body_required=False),
         },
+        f"{prefix}/{{task_id}}/status": {
+            "patch": _operation(f"setTaskStatus{suffix}", "Move a task to another workflow state", tag,
+                                {"200": task}, written, path + ["task_id", "If-Match"], body="TaskStatus"),
+        },
+        f"{prefix}/{{task_id}}/tags": {
+            "put": _operation(f"setTaskTags{suffix}", "Replace a task's tags", tag,
+                              {"200": task}, written, path + ["task_id", "If-Match"], body="TaskTags"),
+        },
+    }
+
+
+def tag_paths(prefix, suffix, phase2):
+    """The tag routes under `prefix` (`/api/tags` or `/api/{user_id}/tags`)."""
+    path = ["user_id"] if phase2 else []
+    extra = {403} if phase2 else set()
+    tag = "tags (Phase II paths)" if phase2 else "tags"
+    one = _ok("The tag.", ref("Tag"))
+    return {
+        prefix: {
+            "get": _operation(f"listTags{suffix}", "List the caller's tags", tag,
+                              {"200": _ok("The tags, ordered by name.", ref("TagList"))}, extra, path),
+            "post": _operation(f"createTag{suffix}", "Create a tag", tag,
+                               {"201": _ok("Created.", ref("Tag"), ["Location", "Idempotent-Replayed"])},
+                               extra | {409}, path + ["Idempotency-Key"], body="TagCreate"),
+        },
+        f"{prefix}/{{tag_id}}": {
+            "get": _operation(f"getTag{suffix}", "Get a tag", tag, {"200": one}, {404} | extra,
+                              path + ["tag_id"]),
+            "patch": _operation(f"updateTag{suffix}", "Rename or recolour a tag", tag, {"200": one},
+                                {404, 409} | extra, path + ["tag_id"], body="TagUpdate"),
+            "put": _operation(f"replaceTag{suffix}", "Rename or recolour a tag (same as PATCH)", tag,
+                              {"200": one}, {404, 409} | extra, path + ["tag_id"], body="TagUpdate"),
+            "delete": _operation(f"deleteTag{suffix}", "Delete a tag (it leaves every task)", tag,
+                                 {"200": _ok("Deleted.", ref("DeleteResult"))}, {404} | extra, path + ["tag_id"]),
+        },
     }
 
 

@@ -33,6 +33,8 @@ def _typed(base, nullable):
 
 def output_schema(field, vocabularies):
     """The JSON Schema of `field` as the service shows it."""
+    if field.type == "names":  # a task's tags: the Tag resource
+        return {"type": "array", "items": {"$ref": "#/components/schemas/Tag"}, "description": field.description}
     schema = {"type": _typed({"string": "string", "boolean": "boolean", "integer": "integer",
                               "instant": "string", "choice": "string"}[field.type], field.nullable)}
     if field.type == "string":
@@ -42,6 +44,8 @@ def output_schema(field, vocabularies):
             schema["maxLength"] = field.max_length
         if field.email:
             schema["format"] = "email"  # fields.EMAIL_RE admits only what this format does
+        if field.pattern:
+            schema["pattern"] = field.pattern[0].pattern.replace("\\Z", "$")
     elif field.type == "integer":
         schema.update({"format": "int64", "minimum": 1})
     elif field.type == "instant":
@@ -59,9 +63,18 @@ def output_schema(field, vocabularies):
 
 def input_schema(field, vocabularies):
     """The JSON Schema of `field` as a request body may give it."""
+    if field.type in ("names", "ids"):
+        item = ({"type": "string", "pattern": trimmed(F.TAG_NAME_MAX)} if field.type == "names"
+                else {"type": "integer", "format": "int64", "minimum": 1, "maximum": F.MAX_TASK_ID})
+        schema = {"type": "array", "items": item, "maxItems": field.max_items, "description": field.description}
+        if field.example is not F.MISSING:
+            schema["examples"] = [list(field.example)]
+        return schema
     schema = {"type": output_schema(field, vocabularies)["type"], "description": field.description}
     if field.type == "string":
-        if field.email:
+        if field.pattern:
+            schema["pattern"] = field.pattern[0].pattern.replace("\\Z", "$")
+        elif field.email:
             schema["pattern"] = EMAIL_OR_BLANK
         elif field.trim:
             schema["pattern"] = trimmed(field.max_length, optional=field.blank_is_null)
@@ -100,6 +113,8 @@ def body(table, vocabularies, *, only=None, required=(), at_least_one=False, des
         schema["required"] = list(required)
     if at_least_one:
         schema["anyOf"] = [{"required": [field.name]} for field in writable]
+    if {"tags", "tag_ids"} <= {field.name for field in writable}:
+        schema["not"] = {"required": ["tags", "tag_ids"]}  # one way to name the tags, not both
     if description:
         schema["description"] = description
     return schema
@@ -118,6 +133,14 @@ def field_schemas(vocabularies):
         "TaskCompletion": body(F.TASK, vocabularies, only=F.COMPLETION_FIELDS,
                                description="`completed` sets the flag; without it (or with no body at "
                                            "all) the flag is toggled."),
+        "TaskStatus": body(F.TASK, vocabularies, only=F.STATUS_FIELDS, required=["status"],
+                           description="The new workflow state; `completed` follows (the last state is done)."),
+        "TaskTags": body(F.TASK, vocabularies, only=F.TAGGING_FIELDS, at_least_one=True,
+                         description="`tag_ids` (the caller's tags) or `tags` (names, matched ignoring case; "
+                                     "missing ones are created), not both: they replace the task's tags."),
+        "Tag": resource(F.TAG, vocabularies),
+        "TagCreate": body(F.TAG, vocabularies, required=["name"], description="A new tag."),
+        "TagUpdate": body(F.TAG, vocabularies, at_least_one=True, description="Rename or recolour a tag."),
         "User": resource(F.USER, vocabularies),
         "UserCreate": body(F.USER, vocabularies, only=F.PROFILE_SYNC_FIELDS,
                            description="Optional. The email always comes from the token; other keys "

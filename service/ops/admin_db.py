@@ -51,26 +51,26 @@ def copy_rows(cursor, table, columns, rows):
                ("\t".join(copy_value(v) for v in row) + "\n" for row in rows))
 
 
-def _task_sequence(cursor):
-    cursor.execute("SELECT pg_get_serial_sequence('tasks', 'id')")
+def _sequence(cursor, table):
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,))
     return cursor.fetchone()[0]
 
 
-def next_task_id(cursor):
-    """The id the next created task will get (the identity sequence's next value)."""
-    sequence = _task_sequence(cursor)
+def next_id(cursor, table="tasks"):
+    """The id the next row of `table` will get (its identity sequence's next value)."""
+    sequence = _sequence(cursor, table)
     # The name comes from the catalog, not from input.
     query = f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {sequence}"  # noqa: S608
     cursor.execute(query)
     return cursor.fetchone()[0]
 
 
-def move_task_ids_past(cursor, at_least=1):
-    """Make the next task id at least `at_least` and past every existing id, never moving it
-    backwards (ids are never reused). Returns the next id."""
-    cursor.execute("SELECT COALESCE(max(id), 0) FROM tasks")
-    target = max(at_least, cursor.fetchone()[0] + 1, next_task_id(cursor))
+def move_ids_past(cursor, table="tasks", at_least=1):
+    """Make the next id of `table` at least `at_least` and past every existing id, never moving
+    it backwards (ids are never reused). Returns the next id."""
+    cursor.execute(f"SELECT COALESCE(max(id), 0) FROM {table}")  # noqa: S608 - a constant table name
+    target = max(at_least, cursor.fetchone()[0] + 1, next_id(cursor, table))
     # setval(seq, n, true): the next nextval() is n + 1; (1, false): it is 1.
     cursor.execute("SELECT setval(%s, %s, %s)",
-                   (_task_sequence(cursor), max(target - 1, 1), target > 1))
+                   (_sequence(cursor, table), max(target - 1, 1), target > 1))
     return target

@@ -17,7 +17,7 @@ import psycopg2.errors
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import export_import, seeding
+from . import export_file, import_file, seeding, vocabulary_release
 
 
 def _database():
@@ -29,7 +29,7 @@ def _one_line_errors():
     """Turn database and transfer errors into one clear line (click prints it, exit 1)."""
     try:
         yield
-    except export_import.TransferError as error:
+    except export_file.TransferError as error:
         raise click.ClickException(str(error)) from None
     except (peewee.DatabaseError, peewee.InterfaceError, psycopg2.Error) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -164,7 +164,7 @@ def export_command(file):
 
     try:
         with _one_line_errors(), _output(file) as out:
-            users, tasks = export_import.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
+            users, tasks = export_file.export_data(db, out, progress=lambda n: bar.update(n), on_counts=start)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -186,7 +186,7 @@ def import_command(file, merge):
     size = Path(file).stat().st_size if file != "-" else 0
     with _one_line_errors(), click.open_file(file, "rb") as stream, \
             _progress(size, "Importing") as bar:
-        counts = export_import.import_data(db, stream, current_app.config["TODO_CONFIG"].vocabularies,
+        counts = import_file.import_data(db, stream, current_app.config["TODO_CONFIG"].vocabularies,
                                            merge=merge, progress=bar.update)
     skipped = ""
     if counts["users_skipped"] or counts["tasks_skipped"]:
@@ -195,7 +195,27 @@ def import_command(file, merge):
                f"the next task id is {counts['next_task_id']}.")
 
 
-COMMANDS = (seed_command, seed_bulk_command, token_command, export_command, import_command)
+@click.command("apply-vocabularies")
+@with_appcontext
+def apply_vocabularies_command():
+    """Make the database's priority and status vocabularies those configured (TASK_PRIORITIES,
+    TASK_STATUSES). Run by the release phase after `pw_migrate migrate`; re-runnable.
+
+    Refuses, changing nothing, to drop a value that tasks still use (naming it and how many).
+    """
+    vocabularies = current_app.config["TODO_CONFIG"].vocabularies
+    try:
+        with _one_line_errors():
+            report = vocabulary_release.apply_vocabularies(_database(), vocabularies)
+    except vocabulary_release.VocabularyError as error:
+        raise click.ClickException(str(error)) from None
+    for name, changes in report.items():
+        values = ", ".join(vocabularies[name].values)
+        click.echo(f"{name}: {values}" + (f" ({'; '.join(changes)})" if changes else " (unchanged)"))
+
+
+COMMANDS = (seed_command, seed_bulk_command, token_command, export_command, import_command,
+            apply_vocabularies_command)
 
 
 def register(app):

@@ -1,18 +1,18 @@
 """The task store: every task query the service makes, each scoped to its owner.
 
-Views call `get`, `page`, `create`, `update`, `set_completed`, `delete`; nothing else touches
-the tasks table on the request path. Each function is one statement (one round trip: the
-row-level-security scope rides along, see db/pool.py), compiled once per shape (db/query_cache.py).
+Views call `get`, `page`, `create`, `update`, `set_completed`, `delete`; nothing else touches the
+tasks on the request path. Each call is one round trip (the row-level-security scope rides along,
+see db/pool.py), compiled once per shape (db/query_cache.py); the SQL is in task_sql.py.
 
-PostgreSQL builds each task's JSON itself (`row_to_json` over the fields of service/fields.py),
-so Python neither decodes the row's values nor encodes them again: a list's body is the rows'
-JSON texts joined. A task comes back as a `StoredTask`: its id and version (for Location and
+PostgreSQL builds each task's JSON itself (`row_to_json` over the fields of service/fields.py,
+its tags aggregated in the same statement), so Python neither decodes the row's values nor
+encodes them again. A task comes back as a `StoredTask`: its id and version (for Location and
 ETag) and its JSON text.
 """
 from typing import NamedTuple
 
 import orjson
-from peewee import SQL, IntegrityError, Tuple, fn
+from peewee import SQL, IntegrityError
 
 from .. import fields
 from ..db import query_cache
@@ -20,13 +20,14 @@ from ..db.models import Task
 from ..errors import ApiError
 from ..jsonio import json_array
 from ..list_params import encode_cursor
-from . import users
+from . import tagging, task_sql, users
+from .task_sql import ROW, ROW_JSON, WRITTEN_JSON
 
-ROW = Task.alias("task")  # the list and get read `tasks AS task`; writes return from `tasks`
-ORDERS = {"created": ROW.created_at, "updated": ROW.updated_at, "title": ROW.title,
-          "due_date": ROW.due_date, "priority": ROW.priority_rank}
+# The task JSON member a cursor takes its sort value from.
 SORT_FIELDS = {"created": "created_at", "updated": "updated_at", "title": "title", "due_date": "due_date",
-               "priority": "priority"}  # the task JSON member a cursor takes its sort value from
+               "priority": "priority"}
+OWNER_KEYS = {"tasks_user_id_fkey", "tags_user_id_fkey"}  # a write naming an owner row that is gone
+NO_VERSION = -1  # versions start at 1: an If-Match that names no version matches nothing
 
 
 class StoredTask(NamedTuple):
@@ -35,16 +36,6 @@ class StoredTask(NamedTuple):
     id: int
     version: int
     json: str
-
-
-def _task_json(table):
-    """SQL for the JSON of the task row `table` (`task` or `tasks`), in the order of its fields."""
-    columns = ", ".join(f"{table}.{field.name}" for field in fields.TASK if field.in_json)
-    return SQL(f"(SELECT row_to_json(task_json) FROM (SELECT {columns}) task_json)::text")  # noqa: S608 - names from fields.py
-
-
-ROW_JSON = _task_json("task")
-WRITTEN_JSON = _task_json("tasks")
 
 
 def _not_found(task_id):
@@ -61,23 +52,24 @@ def get(user, task_id):
 
 
 def _get_query(_shape, user, task_id):
-    return (ROW.select(ROW.id, ROW.version, ROW_JSON.alias("json"))
-            .where(ROW.user == user, ROW.id == task_id).limit(1))
+    return ROW.select(ROW.id, ROW.version, ROW_JSON.alias("json")).where(ROW.user == user, ROW.id == task_id)
 
 
 def page(user, params, vocabularies):
-    """The list's body for `params` (list_params.ListParams): `user`'s tasks on this
-    page, the count of all tasks matching the filters and the cursor of the next page. One round
-    trip: the page and the count come in one statement (two when a cursor or offset points past
-    the end, which leaves no row to carry the count)."""
-    shape, filters, page_values = page_arguments(user, params)
-    rows = query_cache.rows(_page_query, shape, **filters, **page_values)
+    """The list's body for `params` (list_params.ListParams): `user`'s tasks on this page, the
+    counts of the tasks matching the filters and the cursor of the next page. One round trip: the
+    page and the counts come in one statement (two when a cursor or offset points past the end,
+    which leaves no row to carry the counts)."""
+    shape, filters = task_sql.page_shape(params), task_sql.filter_values(user, params)
+    after_value, after_id = params.after or (None, None)
+    rows = query_cache.rows(task_sql.page_query, shape, fetch=params.limit + 1, after_value=after_value,
+                            after_id=after_id, offset=params.offset if shape[-1] else None, **filters)
     if rows:
-        count = rows[0][1]
+        count, completed, pending = rows[0][1]
     elif params.after is not None or params.offset:
-        count = query_cache.rows(_count_query, shape[:3], **filters)[0][0]
+        count, completed, pending = query_cache.rows(task_sql.count_query, shape[0], **filters)[0][0]
     else:
-        count = 0
+        count = completed = pending = 0
     cursor = None
     if len(rows) > params.limit:
         last = orjson.loads(rows[params.limit - 1][0])
@@ -85,102 +77,50 @@ def page(user, params, vocabularies):
         if params.sort == "priority":
             value = vocabularies["priority"].rank(value)
         cursor = encode_cursor(params.sort, params.descending, value, last["id"])
-    return {"tasks": json_array(row[0] for row in rows[:params.limit]), "count": count, "next_cursor": cursor}
-
-
-def page_arguments(user, params):
-    """The page query's shape (what changes its SQL text), its filter values and its paging values."""
-    shape = (params.completed, params.priority is not None, params.search is not None, params.sort,
-             params.descending, params.after is not None, bool(params.offset) and params.after is None)
-    filters = {"user": user, "priority": params.priority, "pattern": _pattern(params.search)}
-    after_value, after_id = params.after or (None, None)
-    paging = {"fetch": params.limit + 1, "after_value": after_value, "after_id": after_id,
-              "offset": params.offset if shape[-1] else None}
-    return shape, filters, paging
-
-
-def _pattern(search):
-    if search is None:
-        return None
-    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _filtered(query, model, shape, user, priority, pattern):
-    completed, by_priority, by_search = shape[:3]
-    query = query.where(model.user == user)
-    if completed is not None:
-        query = query.where(model.completed == completed)
-    if by_priority:
-        query = query.where(model.priority == priority)
-    if by_search:
-        query = query.where(model.title.ilike(pattern) | model.description.ilike(pattern))
-    return query
-
-
-def _count_query(shape, user, priority, pattern):
-    return _filtered(Task.select(fn.COUNT(Task.id)), Task, shape, user, priority, pattern)
-
-
-def _page_query(shape, user, priority, pattern, after_value, after_id, offset, fetch):
-    """One page (+1 row, to know whether another follows) with the total as a scalar subquery."""
-    _, _, _, sort, descending, has_cursor, has_offset = shape
-    total = _filtered(Task.select(fn.COUNT(Task.id)), Task, shape, user, priority, pattern)
-    query = _filtered(ROW.select(ROW_JSON.alias("json"), total.alias("total")), ROW, shape, user, priority,
-                      pattern)
-    column = ORDERS[sort]
-    if has_cursor:
-        query = query.where(_after(column, sort, descending, after_value, after_id))
-    if sort == "due_date":
-        primary = column.desc(nulls="LAST") if descending else column.asc(nulls="LAST")
-    else:
-        primary = column.desc() if descending else column.asc()
-    query = query.order_by(primary, ROW.id.desc() if descending else ROW.id.asc()).limit(fetch)
-    return query.offset(offset) if has_offset else query
-
-
-def _after(column, sort, descending, value, last_id):
-    # Rows strictly after (value, id) in the order. Due dates may be NULL and NULLs come last in
-    # both directions, so due_date spells the comparison out; the others compare row values.
-    beyond = ROW.id < last_id if descending else ROW.id > last_id
-    if sort == "due_date":
-        if value is None:
-            return column.is_null() & beyond
-        ahead = column < value if descending else column > value
-        return ahead | ((column == value) & beyond) | column.is_null()
-    key, bound = Tuple(column, ROW.id), Tuple(value, last_id)
-    return key < bound if descending else key > bound
+    return {"tasks": json_array(row[0] for row in rows[:params.limit]), "count": count, "total": count,
+            "completed_count": completed, "pending_count": pending, "next_cursor": cursor}
 
 
 # Writes ----------------------------------------------------------------------------------------
 def create(user, values, owner_claims):
-    """A new task of `user` with `values` (validated fields). If the owner's row was deleted by
-    another process since this one provisioned it, it is provisioned again from `owner_claims`."""
-    shape = tuple(sorted(values))
+    """A new task of `user` with `values` (validated fields, tags included). If the owner's row was
+    deleted by another process since this one provisioned it, it is provisioned again."""
     try:
-        return StoredTask(*query_cache.rows(_insert_query, shape, user=user, **values)[0])
-    except IntegrityError:
-        if not users.provision(owner_claims):
-            raise
-        return StoredTask(*query_cache.rows(_insert_query, shape, user=user, **values)[0])
+        return _create(user, values)
+    except IntegrityError as error:
+        if tagging.constraint(error) not in OWNER_KEYS or not users.provision(owner_claims):
+            raise tagging.refused(error) from None
+        return _create(user, values)
 
 
-def _insert_query(_shape, user, **values):
-    return Task.insert(user=user, **values).returning(Task.id, Task.version, WRITTEN_JSON.alias("json"))
+def _create(user, values):
+    columns, tags = tagging.split(values)
+    if tags is None:
+        return StoredTask(*query_cache.rows(_insert_query, tuple(sorted(columns)), user=user, **columns)[0])
+    return StoredTask(*tagging.write_with_tags(_insert_query(tuple(sorted(columns)), user, **columns), user, tags)[0])
+
+
+def _insert_query(_shape, user, **columns):
+    return Task.insert(user=user, **columns).returning(Task.id, Task.version, WRITTEN_JSON.alias("json"))
 
 
 def update(user, task_id, values, expected=None):
-    """Change `values` of the task; `expected`: the versions If-Match accepts (None: any)."""
-    return _write(_update_query, tuple(sorted(values)), user, task_id, expected, **values)
+    """Change `values` of the task (tags included); `expected`: the versions If-Match accepts."""
+    columns, tags = tagging.split(values)
+    if tags is not None:
+        # The tags changed the task: its version moves even when no column is given.
+        columns = columns or {"version": Task.version}
+    return _write(_update_query, tuple(sorted(columns)), user, task_id, expected, tags, **columns)
 
 
-def _update_query(_shape, user, task_id, expected, **values):
-    return _one(Task.update(**values), user, task_id, expected).returning(
+def _update_query(_shape, user, task_id, expected, **columns):
+    return _one(Task.update(**columns), user, task_id, expected).returning(
         Task.id, Task.version, WRITTEN_JSON.alias("json"))
 
 
 def set_completed(user, task_id, completed, expected=None):
-    """Set the task's completion (None: toggle it)."""
-    return _write(_complete_query, (), user, task_id, expected, completed=completed)
+    """Set the task's completion (None: toggle it); the database moves its status along."""
+    return _write(_complete_query, (), user, task_id, expected, None, completed=completed)
 
 
 def _complete_query(_shape, user, task_id, expected, completed):
@@ -191,14 +131,11 @@ def _complete_query(_shape, user, task_id, expected, completed):
 
 def delete(user, task_id, expected=None):
     """Delete the task; returns its id."""
-    return _write(_delete_query, (), user, task_id, expected).id
+    return _write(_delete_query, (), user, task_id, expected, None).id
 
 
 def _delete_query(_shape, user, task_id, expected):
     return _one(Task.delete(), user, task_id, expected).returning(Task.id, Task.version, SQL("NULL"))
-
-
-NO_VERSION = -1  # versions start at 1: an If-Match that names no version matches nothing
 
 
 def _one(query, user, task_id, expected):
@@ -209,7 +146,7 @@ def _one(query, user, task_id, expected):
     return query if expected is None else query.where(Task.version == expected)
 
 
-def _write(build, shape, user, task_id, expected, **values):
+def _write(build, shape, user, task_id, expected, tags, **values):
     """Run a one-task write honouring If-Match: the written task, 412 when another version is
     current, 404 when there is no such task of the caller."""
     if task_id > fields.MAX_TASK_ID:
@@ -218,7 +155,14 @@ def _write(build, shape, user, task_id, expected, **values):
     # and built per request (the query cache does not stand in for tuples).
     if expected is not None:
         expected = expected[0] if len(expected) == 1 else expected or NO_VERSION
-    found = query_cache.rows(build, shape, user=user, task_id=task_id, expected=expected, **values)
+    arguments = {"user": user, "task_id": task_id, "expected": expected, **values}
+    try:
+        if tags is None:
+            found = query_cache.rows(build, shape, **arguments)
+        else:
+            found = tagging.write_with_tags(build(shape, **arguments), user, tags)
+    except IntegrityError as error:
+        raise tagging.refused(error) from None
     if found:
         return StoredTask(*found[0])
     if expected is not None:
@@ -226,3 +170,4 @@ def _write(build, shape, user, task_id, expected, **values):
         raise ApiError(412, f"Task {task_id} has changed (now version {current.version}).",
                        headers={"ETag": f'"{current.version}"'})
     raise _not_found(task_id)
+

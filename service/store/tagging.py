@@ -1,0 +1,82 @@
+"""Writing a task together with its tags, in one round trip, and the database's refusals as 422s.
+
+A body that sets `tags` (names) or `tag_ids` is one message of statements in one transaction:
+missing tags are created, the task is written (`written`: the Peewee INSERT or UPDATE), its links
+are replaced, and its JSON is read back, all before the next request can see any of it. The
+task's id travels from the write to the read in a transaction-local setting, which stays empty
+when the write matched nothing (an If-Match that failed, a missing task): then no row comes back.
+The database keeps the rules: a link's foreign keys carry the user id (another user's tag cannot
+be linked), and triggers cap the tags per task and per user.
+"""
+from ..db import database
+from ..db.models import Task
+from ..errors import ValidationError
+from .task_sql import ROW_JSON
+
+CREATE_MISSING = ("INSERT INTO tags (user_id, name) SELECT %s, name FROM unnest(%s::text[]) AS name "
+                  "ON CONFLICT (user_id, lower(name)) DO NOTHING; ")
+CHOSEN = {"tags": "SELECT id FROM tags WHERE user_id = %s AND lower(name) = ANY(%s::text[])",
+          "tag_ids": "SELECT DISTINCT unnest(%s::bigint[]) AS id"}
+REPLACE_LINKS = """SELECT set_config('app.written_task', '', true);
+WITH written AS ({written}),
+     chosen AS ({chosen}),
+     unlinked AS (DELETE FROM task_tags WHERE task_id IN (SELECT id FROM written)
+                  AND tag_id NOT IN (SELECT id FROM chosen)),
+     linked AS (INSERT INTO task_tags (user_id, task_id, tag_id) SELECT %s, written.id, chosen.id
+                FROM written, chosen ON CONFLICT DO NOTHING)
+SELECT set_config('app.written_task', id::text, true) FROM written; """
+READ_BACK = ("SELECT task.id, task.version, {json} FROM tasks AS task WHERE task.user_id = %s "
+             "AND task.id = NULLIF(current_setting('app.written_task', true), '')::bigint")
+
+
+def split(values):
+    """(the column values, the tags to set or None) of a task body's values."""
+    columns = {name: value for name, value in values.items() if name not in ("tags", "tag_ids")}
+    if "tags" in values and "tag_ids" in values:
+        raise ValidationError([{"field": "tag_ids", "message": "give tags (names) or tag_ids, not both"}])
+    for name in ("tags", "tag_ids"):
+        if name in values:
+            return columns, (name, values[name])
+    return columns, None
+
+
+def write_with_tags(written, user, tags):
+    """The rows (id, version, json) of the task `written` (a Peewee INSERT/UPDATE of one task)
+    after setting its tags to `tags` ("tags", names) or ("tag_ids", ids); none when it matched
+    nothing."""
+    kind, items = tags
+    written_sql, written_params = written.returning(Task.id).sql()
+    sql, params = "", []
+    if kind == "tags" and items:
+        sql, params = CREATE_MISSING, [user, items]
+    chosen_params = [user, [name.lower() for name in items]] if kind == "tags" else [items]
+    sql += REPLACE_LINKS.format(written=written_sql, chosen=CHOSEN[kind])
+    params += [*written_params, *chosen_params, user]
+    sql += READ_BACK.format(json=ROW_JSON.sql)
+    params.append(user)
+    return database.execute_sql(sql, params).fetchall()
+
+
+def constraint(error):
+    """The name of the constraint a database IntegrityError names, or None."""
+    original = error.args[0] if error.args else None
+    diag = getattr(original, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+REFUSALS = {
+    "tags_per_task": ("tags", "must hold at most 20 tags"),
+    "tags_per_user": ("tags", "would give you more than 500 tags"),
+    "task_tags_tag_fkey": ("tag_ids", "names a tag that does not exist"),
+    "tasks_status_completed": ("completed", "disagrees with status"),
+}
+
+
+def refused(error):
+    """The 422 for a rule of the database a task write broke, else the error itself (the
+    generic 409 of errors.py)."""
+    found = REFUSALS.get(constraint(error))
+    if found is None:
+        return error
+    field, message = found
+    return ValidationError([{"field": field, "message": message}])
