@@ -440,9 +440,11 @@ def test_odd_but_signed_exp_is_never_a_500(auth_client, jwks, keys, exp):
     cache) must still compare its expiry as a number."""
     later = int(time.time()) + 600
     value = {"string": str(later), "float": later + 0.5, "infinity": float("inf")}[exp]
+    # PyJWT reads a numeric string and a float as times; Infinity is "not an integer" to it.
+    expected = {"string": 200, "float": 200, "infinity": 401}[exp]
     token = keys["EdDSA"].sign(better_auth_claims(jwks.base_url, new_user(), exp=value))
-    statuses = {auth_client.get("/api/tasks", headers=bearer(token)).status_code for _ in range(3)}
-    assert statuses in ({200}, {401}), statuses
+    statuses = [auth_client.get("/api/tasks", headers=bearer(token)).status_code for _ in range(3)]
+    assert statuses == [expected] * 3, statuses
 
 
 # The Authorization header itself --------------------------------------------------------------
@@ -494,7 +496,7 @@ def test_preflight_needs_no_token(auth_client, sql, path):
         response = auth_client.options(path, headers={
             "Origin": ORIGIN, "Access-Control-Request-Method": "PATCH",
             "Access-Control-Request-Headers": "Authorization, Content-Type, If-Match"})
-    assert response.status_code in (200, 204)
+    assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
     assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
@@ -719,23 +721,27 @@ def test_user_is_provisioned_from_token_claims(auth_client, jwks, keys, admin_db
     token = better_auth_token(keys["EdDSA"], jwks.base_url, user, email=f"{user}@Example.COM", name="Ada Lovelace")
     me = auth_client.get("/api/users/me", headers=bearer(token)).get_json()
     assert me["id"] == user
-    assert me["email"].lower() == f"{user}@example.com"
+    assert me["email"] == f"{user}@Example.COM"  # kept as the identity provider spells it
     assert me["name"] == "Ada Lovelace"
     with admin_db.cursor() as cur:
         cur.execute("SELECT email, name FROM users WHERE id = %s", (user,))
         assert cur.fetchone()[1] == "Ada Lovelace"
 
 
-@pytest.mark.parametrize(("email", "name"), [(["a@b.c"], {"first": "x"}), (42, 42), ("not-an-email", "n" * 5000),
-                                           ("bad\x00@example.com", "nul\x00name")])
-def test_odd_profile_claims_are_dropped_not_fatal(auth_client, jwks, keys, email, name):
+@pytest.mark.parametrize(("email", "name", "stored_name"), [
+    (["a@b.c"], {"first": "x"}, None),  # not strings: dropped
+    (42, 42, None),
+    ("not-an-email", "n" * 5000, "n" * 255),  # an over-long name is cut to the column's 255
+    ("bad\x00@example.com", "nul\x00name", None),  # NUL: dropped (PostgreSQL cannot store it)
+])
+def test_odd_profile_claims_are_dropped_not_fatal(auth_client, jwks, keys, email, name, stored_name):
     user = new_user()
     token = better_auth_token(keys["EdDSA"], jwks.base_url, user, email=email, name=name)
     response = auth_client.get("/api/users/me", headers=bearer(token))
     assert response.status_code == 200, response.get_json()
     me = response.get_json()
     assert me["email"] is None
-    assert me["name"] is None or (isinstance(me["name"], str) and len(me["name"]) <= 255)
+    assert me["name"] == stored_name
 
 
 def test_unicode_subject_works_in_both_families(auth_client, jwks, keys):
