@@ -68,7 +68,7 @@ graceful_timeout = 25
 timeout = 30
 keepalive = 5
 
-# The service writes one structured line per request itself (service/requests.py).
+# The service writes one structured line per request itself (service/request_log.py).
 accesslog = None
 errorlog = "-"
 loglevel = _config.log_level.lower()

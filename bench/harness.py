@@ -71,6 +71,7 @@ def write_token_files(admin, name, secret, users, tag):
         raise SystemExit(f"{name}: expected tasks for users 1..{users}, found {len(first)}")
     base, stride = first[1], (first[2] - first[1]) if users > 1 else 0
     linear = all(first[n] == base + (n - 1) * stride for n in first)
+    OUT.mkdir(parents=True, exist_ok=True)  # bench.cpu may be the first to write here
     tokens = OUT / f"tokens-{tag}.txt"
     tokens.write_text("".join(f"{mint(secret, database.user_id(n))} {first[n]}\n" for n in first))
     heavy = OUT / f"heavy-{tag}.txt"

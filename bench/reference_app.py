@@ -25,7 +25,7 @@ SECRET = os.environ["BETTER_AUTH_SECRET"]
 DATABASE_URL = os.environ["DATABASE_URL"]
 STATEMENT_TIMEOUT = os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "5000")
 
-# Exactly the service's statements (service/db.py's scope + Peewee's SQL for the routes).
+# Exactly the service's statements (service/db/pool.py's scope + Peewee's SQL for the routes).
 SCOPE = ("SELECT set_config('app.user_id', %s, true), "
          "set_config('app.bypass_rls', %s, true), "
          "set_config('statement_timeout', %s, true), "

@@ -2,8 +2,9 @@
 /api/openapi.json by assets the service serves itself, shows every route, with the network cut
 off except for the loopback server (so it works offline).
 
-Chromium is installed with apt-get where missing; where that is impossible the browser test skips
-with the reason, except in CI (CI=true), where it fails instead.
+Chromium comes from Debian's `chromium` package, which scripts/install-tools (run by scripts/test)
+installs where it can; without it the browser test skips with the reason, except in CI (CI=true),
+where it fails instead.
 """
 import os
 import re
@@ -18,42 +19,17 @@ from werkzeug.serving import make_server
 from service.openapi import spec
 
 BROWSER_TIMEOUT = 120
-INSTALL_TIMEOUT = 900
-
-
-def install_chromium():
-    """Install Debian's chromium; the error text, or None on success."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available"
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        return "installing chromium needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    lock = ["-o", "DPkg::Lock::Timeout=300"]  # another test run may be installing packages too
-    for command in (["apt-get", *lock, "update", "-qq"],
-                    ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends",
-                     "chromium"]):
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, env=env,
-                                    timeout=INSTALL_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(command)} timed out"
-        if result.returncode != 0:
-            return f"{' '.join(command)} failed: {result.stderr.strip()[-500:]}"
-    return None
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    """The chromium executable (installed on demand)."""
+    """The chromium executable (scripts/install-tools installs it)."""
     found = shutil.which("chromium")
     if found is None:
-        problem = install_chromium()
-        found = shutil.which("chromium")
-        if found is None:
-            reason = f"chromium is not installed and could not be installed: {problem}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(reason)
-            pytest.skip(reason)
+        reason = "chromium is not installed (scripts/test installs it with apt-get where it can)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
     return found
 
 

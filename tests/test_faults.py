@@ -316,7 +316,7 @@ def test_statement_timeout_bounds_a_create_blocked_by_a_lock_on_its_idempotency_
 
 
 def test_statement_timeout_is_applied_to_every_request_statement(database_url):
-    # The configured timeout rides with the request's statements (service/db.py scope prefix):
+    # The configured timeout rides with the request's statements (service/db/pool.py scope prefix):
     # read it back through the app's own connection.
     with fresh_app(database_url, DATABASE_STATEMENT_TIMEOUT_MS="1234") as app:
         db = app.extensions["database"]
@@ -401,9 +401,9 @@ def _signal_server(server, signum):
 def test_a_frozen_database_gives_503_within_the_deadline_not_a_hang(own_postgres):
     # SIGSTOP: the server keeps its sockets open and the kernel keeps accepting, but nothing
     # answers (as a paused VM or container, or a partition). statement_timeout cannot fire on
-    # a frozen server; the service's watchdog (service/db.py) must end the wait.
+    # a frozen server; the service's watchdog (service/db/watchdog.py) must end the wait.
     statement_ms, connect_s = 1000, 1
-    deadline = statement_ms / 1000 * 1.5 + 1.0  # db.ScopedPostgresqlDatabase.call_deadline
+    deadline = statement_ms / 1000 * 1.5 + 1.0  # service/db/pool.py: ScopedPostgresqlDatabase.call_deadline
     bound = deadline + PROBE_DEADLINE_SECONDS + connect_s + SLACK
     headers = {"Authorization": f"Bearer {make_token('fault-frozen', ttl=600)}"}
     server = Gunicorn(own_postgres.url, workers=1, DATABASE_STATEMENT_TIMEOUT_MS=str(statement_ms),

@@ -100,11 +100,12 @@ def test_each_rollback_restores_the_previous_schema_exactly(admin_url, fresh, ro
         assert schema_dump(admin_url, name) == before[step], f"rolling back {step} left a difference"
 
 
-def pw_migrate(url, *args):
-    """Run `pw_migrate` from the project root with no flags but the command, as a user would."""
+def pw_migrate(url, *args, cwd=PROJECT):
+    """Run `pw_migrate` (from the project root unless `cwd` is given), as a user would."""
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("TEST_DATABASE_URL", None)
-    result = subprocess.run([str(PW_MIGRATE), *args], cwd=PROJECT, env=env, capture_output=True,
+    env.pop("PYTHONPATH", None)  # the project must be found by migrations/conf.py, not by luck
+    result = subprocess.run([str(PW_MIGRATE), *args], cwd=cwd, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -142,6 +143,17 @@ def test_pw_migrate_list_migrate_rollback_from_the_project_root(admin_url, fresh
     pw_migrate(url, "rollback", "--count", str(len(STEPS) - 1))
     assert f"Done: 0, Pending: {len(STEPS)}" in pw_migrate(url, "list")
     assert public_objects(admin_url, name) == ["table migratehistory", "table migratehistory_id_seq"]
+
+
+@pytest.mark.parametrize("spelled", ["absolute", "relative"])
+def test_pw_migrate_with_a_directory_works_from_another_folder(fresh, tmp_path, spelled):
+    """migrations/conf.py finds the project from the folder pw_migrate reads, not from the
+    current one (it once resolved Path("__file__"), a file named __file__ in the current folder)."""
+    _name, url = fresh
+    directory = MIGRATIONS if spelled == "absolute" else os.path.relpath(MIGRATIONS, tmp_path)
+    listed = pw_migrate(url, "list", "--directory", str(directory), cwd=tmp_path)
+    assert all(f"- [ ] {step}" in listed for step in STEPS), listed
+    assert f"Done: 0, Pending: {len(STEPS)}" in listed
 
 
 def test_pw_migrate_with_a_malformed_database_url_says_one_line(fresh):

@@ -1,8 +1,8 @@
 """The service behind PgBouncer in transaction pooling mode (what Neon's pooled endpoint and most
 hosted poolers are): consecutive transactions of one client land on different server
 connections, so nothing may rely on session state. PgBouncer comes from Debian's `pgbouncer`
-package; the test installs it where it is missing (root or passwordless sudo), else skips with
-the reason, except in CI (CI=true) where it fails instead."""
+package, which scripts/install-tools (run by scripts/test) installs where it can; without it these
+tests skip with the reason, except in CI (CI=true) where they fail instead."""
 import os
 import pwd
 import shutil
@@ -35,30 +35,12 @@ def _installed():
         (str(p) for p in (Path("/usr/sbin/pgbouncer"), Path("/usr/bin/pgbouncer")) if p.exists()), None)
 
 
-def _install():
-    """apt-get install pgbouncer (as root, or through passwordless sudo); returns an error or None."""
-    prefix = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
-    if prefix is None or not shutil.which("apt-get"):
-        return "pgbouncer is not installed (apt-get install pgbouncer) and cannot be installed here"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "pgbouncer"]):
-        result = subprocess.run(prefix + command, env=env, capture_output=True, text=True, timeout=600,
-                                check=False)
-        if result.returncode != 0:
-            return f"installing pgbouncer failed: {result.stderr.strip()[-300:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def pgbouncer_binary():
-    """The pgbouncer program, installed if need be."""
+    """The pgbouncer program (scripts/install-tools installs it)."""
     found = _installed()
     if not found:
-        error = _install()
-        found = _installed()
-        if not found:
-            _unavailable(error or "pgbouncer is not installed")
+        _unavailable("pgbouncer is not installed (scripts/test installs it with apt-get where it can)")
     return found
 
 

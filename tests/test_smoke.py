@@ -9,10 +9,3 @@ def test_create_then_list(alice):
     assert [t["id"] for t in listing["tasks"]] == [task["id"]]
     assert listing["count"] == 1
 
-
-def test_round_trips_of_list(alice, round_trips):
-    alice.create_task()
-    alice.get("/api/tasks")
-    with round_trips.counting():
-        alice.get("/api/tasks")
-    assert round_trips.count == 1, round_trips.statements
