@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from . import recurrence
+
 # The limits, each defined once.
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -126,6 +128,7 @@ class Field:
     sql: str | None = None
     pattern: tuple | None = None  # (compiled regex, what it means)
     max_items: int | None = None
+    check: str | None = None  # a further rule of its own: "time_zone" or "rrule" (recurrence.py)
 
     def parse(self, value, vocabularies=None):
         """The client's `value` as the service stores it, or FieldError."""
@@ -142,7 +145,7 @@ class Field:
                 raise FieldError("must be a valid email address")
             if self.pattern and not self.pattern[0].match(text):
                 raise FieldError(f"must be {self.pattern[1]}")
-            return text
+            return self._checked(text)
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise FieldError("must be true or false")
@@ -157,6 +160,14 @@ class Field:
         if self.type in ("names", "ids"):
             return self._parse_list(value)
         raise TypeError(f"{self.name} is not writable")  # pragma: no cover - integers are read-only
+
+    def _checked(self, text):
+        if self.check is None:
+            return text
+        try:
+            return CHECKS[self.check](text)
+        except ValueError as error:
+            raise FieldError(str(error)) from None
 
     def _parse_list(self, value):
         """A list of tag names (trimmed, distinct ignoring case) or of ids (distinct)."""
@@ -190,7 +201,7 @@ class Field:
                 raise FieldError("must not start or end with whitespace")
             if self.pattern and not self.pattern[0].match(text):
                 raise FieldError(f"must be {self.pattern[1]}")
-            return text
+            return self._checked(text)
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise FieldError("must be true or false")
@@ -213,6 +224,9 @@ class Field:
                 raise FieldError("must be one of " + ", ".join(vocabularies[self.vocabulary].values))
             return value
         raise TypeError(self.type)  # pragma: no cover
+
+
+CHECKS = {"time_zone": recurrence.time_zone, "rrule": recurrence.validate}
 
 
 def _trimmed_text(name, max_length, **rules):
@@ -251,6 +265,12 @@ TASK = (
           in_json=False, stored=False, max_items=MAX_TAGS_PER_TASK, example=(3,)),
     Field("due_date", "instant", "ISO-8601. A date alone (2026-12-01) means midnight UTC; a date-time "
           "without an offset is taken as UTC; null clears it.", nullable=True, example="2026-12-01T09:00:00Z"),
+    Field("remind_at", "instant", "When to remind (GET /api/reminders lists the due ones); null: never. "
+          "Set it again to snooze, or null to clear.", nullable=True, example="2026-12-01T08:30:00Z"),
+    Field("recurrence", "string", "An iCalendar RRULE (RFC 5545) with FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), "
+          "INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT, UNTIL; or null. Needs a due_date; completing the "
+          "task creates its next occurrence. Returned as given.", nullable=True, trim=True,
+          max_length=recurrence.MAX_LENGTH, check="rrule", example="FREQ=WEEKLY;BYDAY=MO,WE"),
     Field("version", "integer", "Starts at 1, +1 on every change; the task's ETag.", writable=False,
           in_json=False, default=1),
     Field("created_at", "instant", "Set by the database.", writable=False),
@@ -277,6 +297,9 @@ USER = (
           email=True, blank_is_null=True, example="ada@example.com"),
     _trimmed_text("name", NAME_MAX, nullable=True, blank_is_null=True, example="Ada Lovelace",
                   description=f"Trimmed, up to {NAME_MAX} characters; blank or null clears it."),
+    Field("timezone", "string", "An IANA time zone name (default UTC): the user's days, for date filters, "
+          "recurrences and statistics.", trim=True, max_length=64, check="time_zone", default="UTC",
+          example="Europe/Berlin"),
     Field("created_at", "instant", "Set by the database.", writable=False),
     Field("updated_at", "instant", "Set by the database on every change.", writable=False),
 )
@@ -297,4 +320,4 @@ COMPLETION_FIELDS = frozenset({"completed"})  # PATCH /tasks/{id}/complete
 STATUS_FIELDS = frozenset({"status"})  # PATCH /tasks/{id}/status
 TAGGING_FIELDS = frozenset({"tags", "tag_ids"})  # PUT /tasks/{id}/tags
 PROFILE_SYNC_FIELDS = frozenset({"name"})  # POST /api/users: the email always comes from the token
-PROFILE_EDIT_FIELDS = frozenset({"name", "email"})  # PATCH /api/users/me
+PROFILE_EDIT_FIELDS = frozenset({"name", "email", "timezone"})  # PATCH /api/users/me

@@ -8,6 +8,7 @@ import base64
 import functools
 import json
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import MultiDict
@@ -32,6 +33,10 @@ class ListParams:
     priority: str | None
     category: str | None  # folded to lower case
     tags: tuple  # tag names, folded to lower case: tasks carrying every one
+    due_before: tuple | None  # ("instant", datetime) or ("date", "YYYY-MM-DD": that day's start in the user's zone)
+    due_after: tuple | None
+    overdue: bool | None
+    has_due_date: bool | None
     search: str | None
     sort: str  # a key of the store's orders: created, updated, title, due_date, priority
     descending: bool
@@ -85,6 +90,32 @@ def _tags(args, errors):
     return folded
 
 
+def _boolean(args, name, errors):
+    raw = args.get(name)
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        errors.append({"field": name, "message": "must be true or false"})
+        return None
+    return raw.lower() == "true"
+
+
+def due_bound(args, name, errors):
+    """("instant", aware datetime) or ("date", ISO date) from a date-time or a date, or None."""
+    raw = args.get(name)
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            return "date", date.fromisoformat(text).isoformat()
+        return "instant", parse_instant(text)
+    except ValueError:
+        errors.append({"field": name, "message": "must be an ISO-8601 date-time or a date (a day's start "
+                                                  "in your time zone)"})
+        return None
+
+
 def parse_list_params(args, vocabularies):
     """Validate the list's query parameters (a MultiDict); 422 on a bad value."""
     errors = []
@@ -108,6 +139,8 @@ def parse_list_params(args, vocabularies):
         if category and (len(category) > CATEGORY_MAX or "\x00" in category):
             errors.append({"field": "category", "message": f"must be at most {CATEGORY_MAX} characters"})
     tags = _tags(args, errors)
+    due_before, due_after = due_bound(args, "due_before", errors), due_bound(args, "due_after", errors)
+    overdue, has_due_date = _boolean(args, "overdue", errors), _boolean(args, "has_due_date", errors)
     name, search = _first(args, "search", "q")
     if search is not None and ("\x00" in search or len(search) > SEARCH_MAX):
         errors.append({"field": name, "message": f"must be at most {SEARCH_MAX} characters, without NUL"})
@@ -126,8 +159,8 @@ def parse_list_params(args, vocabularies):
         after = decode_cursor(args["cursor"], SORTS[sort], order == "desc", errors)
     if errors:
         raise ValidationError(errors, detail="Invalid list parameters.")
-    return ListParams(completed, state, priority, category, tags, search or None, SORTS[sort], order == "desc",
-                      limit, offset, after)
+    return ListParams(completed, state, priority, category, tags, due_before, due_after, overdue, has_due_date,
+                      search or None, SORTS[sort], order == "desc", limit, offset, after)
 
 
 def list_params(request, vocabularies):

@@ -119,6 +119,8 @@ def task_body(body, vocabularies, *, creating, only=None):
     """The task fields of a create (title required) or update (at least one field) body. A
     `completed` that disagrees with the `status` beside it (done is the last state) is a 422."""
     values = parse_body(F.TASK, body, vocabularies, only=only, complete=creating, nonempty=not creating)
+    if creating and values.get("recurrence") and not values.get("due_date"):
+        raise ValidationError([{"field": "recurrence", "message": "needs a due_date (the first occurrence)"}])
     if "completed" in values and "status" in values and values["completed"] != (values["status"] == vocabularies.done):
         raise ValidationError([{"field": "completed", "message": f"disagrees with status {values['status']!r} "
                                 f"(completed means {vocabularies.done!r})"}])

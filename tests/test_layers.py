@@ -9,8 +9,8 @@ from tests.conftest import PROJECT
 PACKAGE = PROJECT / "service"
 # In order: a module may import its own layer and the ones before it.
 LAYERS = (
-    ("ground", ("service.fields", "service.jsonio", "service.request_log", "service.vocabularies",
-                "service.config", "service.errors")),
+    ("ground", ("service.recurrence", "service.fields", "service.jsonio", "service.request_log",
+                "service.vocabularies", "service.config", "service.errors")),
     ("db", ("service.db",)),
     ("input", ("service.validation", "service.list_params", "service.tokens")),
     ("store", ("service.store",)),
@@ -18,8 +18,9 @@ LAYERS = (
     ("web", ("service.api", "service.health", "service.docs", "service.openapi")),
 )
 OPS = "service.ops"
-VIEWS = ("service.api.tasks", "service.api.users")
-WITHOUT_FLASK = ("service.store", "service.tokens", "service.fields", "service.db.models",
+VIEWS = ("service.api.tasks", "service.api.users", "service.api.tags", "service.api.reminders",
+         "service.api.stats")
+WITHOUT_FLASK = ("service.store", "service.tokens", "service.fields", "service.recurrence", "service.db.models",
                  "service.db.query_cache", "service.db.watchdog", "service.db.embedded")
 
 

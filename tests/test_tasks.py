@@ -25,7 +25,8 @@ def test_create_returns_201_location_etag_and_ignores_foreign_keys(alice, bob, f
     assert response.headers["ETag"] == '"1"'
     assert response.headers["Location"] == f"{base(family, alice)}/{task['id']}"
     assert set(task) == {"id", "user_id", "title", "description", "completed", "is_completed", "priority",
-                         "status", "completed_at", "category", "tags", "due_date", "created_at", "updated_at"}
+                         "status", "completed_at", "category", "tags", "due_date", "remind_at", "recurrence",
+                         "created_at", "updated_at"}
 
 
 def test_create_defaults(alice):

@@ -11,7 +11,7 @@ def test_first_request_provisions_user_from_claims(client):
     body = caller.get("/api/users/me").get_json()
     assert body["id"] == caller.id
     assert (body["email"], body["name"]) == (email, "Ada")
-    assert set(body) == {"id", "email", "name", "created_at", "updated_at"}
+    assert set(body) == {"id", "email", "name", "timezone", "created_at", "updated_at"}
     assert body["created_at"].endswith("+00:00")
 
 

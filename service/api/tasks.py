@@ -21,9 +21,12 @@ def vocabularies():
 
 
 def task_response(task, status=200, headers=None):
-    """A stored task with its ETag (the version)."""
-    return Response(task.json, status, {"ETag": f'"{task.version}"', **(headers or {})},
-                    mimetype="application/json")
+    """A stored task with its ETag (the version); after completing a recurring task, with its
+    `next_occurrence` (the new task, or null when the rule has ended)."""
+    body = task.json
+    if task.next_occurrence is not store.NO_NEXT:
+        body = f'{body[:-1]},"next_occurrence":{task.next_occurrence or "null"}}}'
+    return Response(body, status, {"ETag": f'"{task.version}"', **(headers or {})}, mimetype="application/json")
 
 
 def if_match():
@@ -63,7 +66,7 @@ def get(task_id):
 def update(task_id):
     """Change the given fields of a task (PUT behaves as PATCH); 422 when none is given."""
     values = task_body(json_body(), vocabularies(), creating=False)
-    return task_response(store.update(g.user_id, task_id, values, if_match()))
+    return task_response(store.update(g.user_id, task_id, values, if_match(), vocabularies().done))
 
 
 @bp.patch("/<int:task_id>/complete")
@@ -77,7 +80,7 @@ def complete(task_id):
 def set_status(task_id):
     """Move a task to another workflow state; `completed` follows (done is the last state)."""
     values = task_body(json_body(), vocabularies(), creating=False, only=STATUS_FIELDS)
-    return task_response(store.update(g.user_id, task_id, values, if_match()))
+    return task_response(store.update(g.user_id, task_id, values, if_match(), vocabularies().done))
 
 
 @bp.put("/<int:task_id>/tags")

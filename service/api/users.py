@@ -11,6 +11,7 @@ from ..store import export, users
 from ..validation import json_body, user_body
 
 bp = Blueprint("users", __name__)
+profile = Blueprint("profile", __name__)  # /api/{user_id}/profile: the caller's users/me
 
 
 def gone():
@@ -59,15 +60,17 @@ def create():
     return json_response(users.user_json(user), 201 if created else 200)
 
 
+@profile.get("", strict_slashes=False)
 @bp.get("/me")
 def me():
     """The caller's profile."""
     return json_response(users.user_json(me_or_404()))
 
 
+@profile.route("", methods=["PUT", "PATCH"], strict_slashes=False)
 @bp.patch("/me")
 def update_me():
-    """Change the caller's `name` and/or `email`."""
+    """Change the caller's `name`, `email` and/or `timezone` (PUT on the profile is partial too)."""
     return json_response(users.user_json(saved(user_body(json_body(), only=PROFILE_EDIT_FIELDS, nonempty=True))))
 
 

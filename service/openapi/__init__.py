@@ -10,7 +10,7 @@ import functools
 
 from ..vocabularies import DEFAULT_VOCABULARIES
 from .components import HEADERS, other_schemas, parameters, responses
-from .paths import public_paths, tag_paths, task_paths, user_paths
+from .paths import public_paths, tag_paths, task_paths, time_paths, user_paths
 from .schemas import field_schemas
 
 DESCRIPTION = """\
@@ -44,6 +44,8 @@ def _build(vocabularies):
             {"name": "tags", "description": "The caller's own labels for tasks."},
             {"name": "tags (Phase II paths)",
              "description": "The same routes with the user in the path."},
+            {"name": "time", "description": "Due reminders and statistics."},
+            {"name": "time (Phase II paths)", "description": "The same routes with the user in the path."},
             {"name": "users", "description": "The caller's profile."},
             {"name": "operations", "description": "Probes for load balancers and orchestrators."},
             {"name": "docs", "description": "This description."},
@@ -51,6 +53,7 @@ def _build(vocabularies):
         "paths": {**task_paths("/api/tasks", "", False),
                   **task_paths("/api/{user_id}/tasks", "ForUser", True),
                   **tag_paths("/api/tags", "", False), **tag_paths("/api/{user_id}/tags", "ForUser", True),
+                  **time_paths("/api", "", False), **time_paths("/api/{user_id}", "ForUser", True),
                   **user_paths(), **public_paths()},
         "components": {
             "schemas": {**field_schemas(vocabularies), **other_schemas()},

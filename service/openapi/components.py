@@ -39,6 +39,21 @@ def other_schemas():
                                                "the last page."},
             },
         },
+        "ReminderList": {
+            "type": "object", "required": ["tasks", "count"],
+            "properties": {"tasks": {"type": "array", "items": ref("Task"), "maxItems": MAX_LIMIT,
+                                     "description": "Earliest reminder first."},
+                           "count": {"type": "integer", "minimum": 0,
+                                     "description": "All due reminders (not only this page)."}},
+        },
+        "CompletedTask": {
+            "allOf": [ref("Task"), {"type": "object", "properties": {"next_occurrence": {
+                "anyOf": [ref("Task"), {"type": "null"}],
+                "description": "Present when this write completed a recurring task: its next "
+                               "occurrence, or null when the rule has ended (or the task was "
+                               "completed already)."}}}],
+        },
+        "Statistics": STATISTICS,
         "TagList": {
             "type": "object", "required": ["tags", "count"],
             "properties": {"tags": {"type": "array", "items": ref("Tag"),
@@ -130,6 +145,35 @@ ERRORS = {
 }
 
 
+COUNT = {"type": "integer", "minimum": 0}
+DAY = {"type": "string", "format": "date"}
+STATISTICS = {
+    "type": "object", "required": ["statistics", "by_priority", "by_status", "by_category", "streak", "weekly"],
+    "properties": {
+        "statistics": {"type": "object", "required": ["total_tasks", "completed_tasks", "pending_tasks",
+                                                      "overdue_tasks", "completion_rate", "total_completions"],
+                       "properties": {"total_tasks": COUNT, "completed_tasks": COUNT, "pending_tasks": COUNT,
+                                      "overdue_tasks": COUNT, "total_completions": COUNT,
+                                      "completion_rate": {"type": "number", "minimum": 0, "maximum": 100,
+                                                          "description": "A percentage, one decimal."}}},
+        "by_priority": {"type": "object", "additionalProperties": COUNT,
+                        "description": "Every priority of the vocabulary, zeros included."},
+        "by_status": {"type": "object", "additionalProperties": COUNT,
+                      "description": "Every status of the vocabulary, zeros included."},
+        "by_category": {"type": "object", "additionalProperties": COUNT, "required": ["none"],
+                        "description": "Each category in use, and `none` (tasks without one)."},
+        "streak": {"type": "object", "required": ["current_streak", "longest_streak", "last_completion_date"],
+                   "properties": {"current_streak": COUNT, "longest_streak": COUNT,
+                                  "last_completion_date": {**DAY, "type": ["string", "null"]}}},
+        "weekly": {"type": "object", "required": ["week_start", "days", "total"],
+                   "properties": {"week_start": DAY, "total": COUNT,
+                                  "days": {"type": "array", "minItems": 7, "maxItems": 7, "items": {
+                                      "type": "object", "required": ["date", "completed_count"],
+                                      "properties": {"date": DAY, "completed_count": COUNT}}}}},
+    },
+}
+
+
 def responses():
     responses = {}
     for status, description in ERRORS.items():
@@ -143,6 +187,10 @@ def responses():
         responses[str(status)] = {"description": description, "headers": headers,
                                   "content": {PROBLEM: {"schema": ref("Problem")}}}
     return responses
+
+
+DUE_BOUND = {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}],
+             "examples": ["2026-12-01", "2026-12-01T09:00:00Z"]}
 
 
 def parameters(vocabularies):
@@ -196,6 +244,20 @@ def parameters(vocabularies):
                 "style": "form", "explode": True},
         "tags": query("tags", {"type": "string", "pattern": NO_NUL},
                       "Tag names, comma-separated (ignoring case): tasks carrying every one."),
+        "due_before": query("due_before", DUE_BOUND, "Due before this instant (exclusive); a date means that "
+                                                     "day's start in your time zone."),
+        "due_after": query("due_after", DUE_BOUND, "Due at or after this instant (inclusive); a date means "
+                                                   "that day's start in your time zone."),
+        "overdue": query("overdue", {"type": "boolean"}, "true: due before now and not completed; false: "
+                                                         "every other task."),
+        "has_due_date": query("has_due_date", {"type": "boolean"}, "Only tasks with (true) or without (false) "
+                                                                   "a due date."),
+        "until": query("until", DUE_BOUND, "Reminders due at or before this instant (default: now); a date "
+                                           "means that day's start in your time zone."),
+        "reminder_limit": {**query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                             "default": 100}, "At most this many reminders.")},
+        "tz": query("tz", {"type": "string", "examples": ["Europe/Berlin"]},
+                    "An IANA time zone for the days (default: yours); an unknown one is 422."),
         "status_filter": query("status_filter", status, "Alias of `status`."),
         "completed": query("completed", {"type": "boolean"},
                            "Filter by completion (overrides `status`)."),
@@ -219,6 +281,7 @@ def parameters(vocabularies):
     }
 
 
-LIST_PARAMS = ["status", "status_filter", "completed", "priority", "category", "tag", "tags", "search", "q",
-               "sort", "sort_by", "order", "limit", "cursor", "offset", "skip"]
+LIST_PARAMS = ["status", "status_filter", "completed", "priority", "category", "tag", "tags", "due_before",
+               "due_after", "overdue", "has_due_date", "search", "q", "sort", "sort_by", "order", "limit", "cursor",
+               "offset", "skip"]
 

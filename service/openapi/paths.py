@@ -43,6 +43,8 @@ def task_paths(prefix, suffix, phase2):
     shadowed = {404} if phase2 else set()  # GET /api/users/tasks is the users route's (404)
     tag = "tasks (Phase II paths)" if phase2 else "tasks"
     task = _ok("The task.", ref("Task"), ["ETag"])
+    completed = _ok("The task (with `next_occurrence` when it completed a recurring task).",
+                    ref("CompletedTask"), ["ETag"])
     written = {412, 404} | extra
     return {
         prefix: {
@@ -58,10 +60,10 @@ def task_paths(prefix, suffix, phase2):
             "get": _operation(f"getTask{suffix}", "Get a task", tag, {"200": task},
                               {404} | extra, path + ["task_id"]),
             "put": _operation(f"replaceTask{suffix}", "Update a task (same as PATCH)", tag,
-                              {"200": task}, written, path + ["task_id", "If-Match"],
+                              {"200": completed}, written, path + ["task_id", "If-Match"],
                               body="TaskUpdate"),
             "patch": _operation(f"updateTask{suffix}", "Update some fields of a task", tag,
-                                {"200": task}, written, path + ["task_id", "If-Match"],
+                                {"200": completed}, written, path + ["task_id", "If-Match"],
                                 body="TaskUpdate"),
             "delete": _operation(f"deleteTask{suffix}", "Delete a task", tag,
                                  {"200": _ok("Deleted.", ref("DeleteResult"))}, written,
@@ -69,12 +71,12 @@ def task_paths(prefix, suffix, phase2):
         },
         f"{prefix}/{{task_id}}/complete": {
             "patch": _operation(f"completeTask{suffix}", "Toggle or set completion", tag,
-                                {"200": task}, written, path + ["task_id", "If-Match"],
+                                {"200": completed}, written, path + ["task_id", "If-Match"],
                                 body="TaskCompletion", body_required=False),
         },
         f"{prefix}/{{task_id}}/status": {
             "patch": _operation(f"setTaskStatus{suffix}", "Move a task to another workflow state", tag,
-                                {"200": task}, written, path + ["task_id", "If-Match"], body="TaskStatus"),
+                                {"200": completed}, written, path + ["task_id", "If-Match"], body="TaskStatus"),
         },
         f"{prefix}/{{task_id}}/tags": {
             "put": _operation(f"setTaskTags{suffix}", "Replace a task's tags", tag,
@@ -110,6 +112,24 @@ def tag_paths(prefix, suffix, phase2):
     }
 
 
+def time_paths(prefix, suffix, phase2):
+    """/reminders, /stats and /statistics under `prefix` (`/api` or `/api/{user_id}`)."""
+    path = ["user_id"] if phase2 else []
+    extra = {403} if phase2 else set()
+    tag = "time (Phase II paths)" if phase2 else "time"
+    stats = _operation(f"getStatistics{suffix}", "Counts, completion rate, streaks and this week", tag,
+                       {"200": _ok("The statistics.", ref("Statistics"))}, {422} | extra, path + ["tz"])
+    return {
+        f"{prefix}/reminders": {"get": _operation(
+            f"listReminders{suffix}", "Tasks whose reminder is due", tag,
+            {"200": _ok("Due reminders, earliest first.", ref("ReminderList"))}, {422} | extra,
+            path + ["until", "reminder_limit"])},
+        f"{prefix}/stats": {"get": stats},
+        f"{prefix}/statistics": {"get": {**stats, "operationId": f"getStatisticsAlias{suffix}",
+                                         "summary": "The same as /stats"}},
+    }
+
+
 def user_paths():
     user = _ok("The caller's profile.", ref("User"))
     return {
@@ -135,6 +155,14 @@ def user_paths():
             "get": _operation("exportMe", "Download the caller's profile and tasks", "users",
                               {"200": _ok("A JSON download.", ref("UserExport"),
                                           ["Content-Disposition"])}, {404}),
+        },
+        "/api/{user_id}/profile": {
+            "get": _operation("getProfile", "The caller's profile (as /api/users/me)", "users",
+                              {"200": user}, {403, 404}, ["user_id"]),
+            "put": _operation("replaceProfile", "Change the caller's profile (partial, as PATCH)", "users",
+                              {"200": user}, {403, 404, 409}, ["user_id"], body="UserUpdate"),
+            "patch": _operation("updateProfile", "Change the caller's profile", "users",
+                                {"200": user}, {403, 404, 409}, ["user_id"], body="UserUpdate"),
         },
         "/api/users/{user_id}": {
             "get": _operation("getUser", "A user by id (only the caller's own)", "users",

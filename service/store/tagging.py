@@ -69,6 +69,8 @@ REFUSALS = {
     "tags_per_user": ("tags", "would give you more than 500 tags"),
     "task_tags_tag_fkey": ("tag_ids", "names a tag that does not exist"),
     "tasks_status_completed": ("completed", "disagrees with status"),
+    "tasks_recurrence_needs_due_date": ("recurrence", "needs a due_date: a recurring task cannot lose it"),
+    "tasks_recurrence_rule": ("recurrence", "is not a rule the service can expand"),
 }
 
 

@@ -38,7 +38,9 @@ def array(values):
 def filter_shape(params):
     """What of `params` (list_params.ListParams) changes the filters' SQL text."""
     return (params.completed, params.state is not None, params.priority is not None,
-            params.category is not None, len(params.tags), params.search is not None)
+            params.category is not None, len(params.tags), params.search is not None,
+            params.due_before and params.due_before[0], params.due_after and params.due_after[0],
+            params.overdue, params.has_due_date)
 
 
 def filter_values(user, params):
@@ -47,13 +49,22 @@ def filter_values(user, params):
     if params.search is not None:
         pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return {"user": user, "state": params.state, "priority": params.priority, "category": params.category,
-            "tags": list(params.tags) if params.tags else None, "pattern": pattern}
+            "tags": list(params.tags) if params.tags else None, "pattern": pattern,
+            "due_before": params.due_before and params.due_before[1],
+            "due_after": params.due_after and params.due_after[1]}
 
 
-def filtered(query, model, shape, user, state, priority, category, tags, pattern, status=True):
+def day_start(day, user):
+    """SQL for the start of `day` (an ISO date) in `user`'s time zone."""
+    return SQL("((%s)::date::timestamp AT TIME ZONE (SELECT timezone FROM users WHERE id = %s))", [day, user])
+
+
+def filtered(query, model, shape, user, state, priority, category, tags, pattern, due_before, due_after,
+             status=True):
     """`query` over `model` narrowed to `user` and the filters; without the status filter when
     `status` is false (the list's completed and pending counts ignore it)."""
-    completed, by_state, by_priority, by_category, tag_count, by_search = shape
+    completed, by_state, by_priority, by_category, tag_count, by_search = shape[:6]
+    before_kind, after_kind, overdue, has_due_date = shape[6:]
     query = query.where(model.user == user)
     if status and completed is not None:
         query = query.where(model.completed == completed)
@@ -70,6 +81,15 @@ def filtered(query, model, shape, user, state, priority, category, tags, pattern
         query = query.where(model.id.in_(carrying))
     if by_search:
         query = query.where(model.title.ilike(pattern) | model.description.ilike(pattern))
+    if before_kind:  # exclusive
+        query = query.where(model.due_date < (day_start(due_before, user) if before_kind == "date" else due_before))
+    if after_kind:  # inclusive
+        query = query.where(model.due_date >= (day_start(due_after, user) if after_kind == "date" else due_after))
+    if overdue is not None:
+        late = (model.due_date < fn.now()) & (model.completed == False)  # noqa: E712 - SQL, not Python
+        query = query.where(late if overdue else ~late | model.due_date.is_null())
+    if has_due_date is not None:
+        query = query.where(model.due_date.is_null(not has_due_date))
     return query
 
 

@@ -20,7 +20,7 @@ from ..db.models import Task
 from ..errors import ApiError
 from ..jsonio import json_array
 from ..list_params import encode_cursor
-from . import tagging, task_sql, users
+from . import recurring, tagging, task_sql, users
 from .task_sql import ROW, ROW_JSON, WRITTEN_JSON
 
 # The task JSON member a cursor takes its sort value from.
@@ -30,12 +30,17 @@ OWNER_KEYS = {"tasks_user_id_fkey", "tags_user_id_fkey"}  # a write naming an ow
 NO_VERSION = -1  # versions start at 1: an If-Match that names no version matches nothing
 
 
+NO_NEXT = object()  # a StoredTask of a write that did not complete a recurring task
+
+
 class StoredTask(NamedTuple):
-    """A task as the store returns it: id, version (the ETag) and its JSON text."""
+    """A task as the store returns it: id, version (the ETag) and its JSON text; when the write
+    completed a recurring task, the JSON text of its next occurrence (None: the rule has ended)."""
 
     id: int
     version: int
     json: str
+    next_occurrence: object = NO_NEXT
 
 
 def _not_found(task_id):
@@ -104,55 +109,74 @@ def _insert_query(_shape, user, **columns):
     return Task.insert(user=user, **columns).returning(Task.id, Task.version, WRITTEN_JSON.alias("json"))
 
 
-def update(user, task_id, values, expected=None):
-    """Change `values` of the task (tags included); `expected`: the versions If-Match accepts."""
+def update(user, task_id, values, expected=None, done=None):
+    """Change `values` of the task (tags included); `expected`: the versions If-Match accepts;
+    `done`: the last state (a write moving there completes the task)."""
     columns, tags = tagging.split(values)
+    completing = columns.get("completed") is True or (done is not None and columns.get("status") == done)
+    if tags is not None and completing:
+        # Rare: tags and a completion at once. The tags first, then the completion (which may
+        # create a recurring task's next occurrence) at the version the first write made.
+        rest = {name: value for name, value in values.items() if name not in ("completed", "status")}
+        first = update(user, task_id, rest, expected)
+        completion = {name: value for name, value in columns.items() if name in ("completed", "status")}
+        return update(user, task_id, completion, (first.version,), done)
     if tags is not None:
         # The tags changed the task: its version moves even when no column is given.
         columns = columns or {"version": Task.version}
-    return _write(_update_query, tuple(sorted(columns)), user, task_id, expected, tags, **columns)
+    return _write(_update_query, (completing, *sorted(columns)), user, task_id, expected, tags, **columns)
 
 
-def _update_query(_shape, user, task_id, expected, **columns):
-    return _one(Task.update(**columns), user, task_id, expected).returning(
-        Task.id, Task.version, WRITTEN_JSON.alias("json"))
+def _update_query(shape, user, task_id, expected, **columns):
+    query = _one(Task.update(**columns), user, task_id, expected, guarded=shape[0])
+    return _returning(query, shape[0], user, task_id)
 
 
 def set_completed(user, task_id, completed, expected=None):
     """Set the task's completion (None: toggle it); the database moves its status along."""
-    return _write(_complete_query, (), user, task_id, expected, None, completed=completed)
+    return _write(_complete_query, (completed is not False,), user, task_id, expected, None, completed=completed)
 
 
-def _complete_query(_shape, user, task_id, expected, completed):
+def _complete_query(shape, user, task_id, expected, completed):
     value = ~Task.completed if completed is None else completed
-    return _one(Task.update(completed=value), user, task_id, expected).returning(
-        Task.id, Task.version, WRITTEN_JSON.alias("json"))
+    query = _one(Task.update(completed=value), user, task_id, expected, guarded=shape[0])
+    return _returning(query, shape[0], user, task_id)
+
+
+def _returning(query, guarded, user, task_id):
+    query = query.returning(Task.id, Task.version, WRITTEN_JSON.alias("json"))
+    return recurring.Guarded(query, user, task_id) if guarded else query
 
 
 def delete(user, task_id, expected=None):
     """Delete the task; returns its id."""
-    return _write(_delete_query, (), user, task_id, expected, None).id
+    return _write(_delete_query, (False,), user, task_id, expected, None).id
 
 
 def _delete_query(_shape, user, task_id, expected):
     return _one(Task.delete(), user, task_id, expected).returning(Task.id, Task.version, SQL("NULL"))
 
 
-def _one(query, user, task_id, expected):
-    """`query` (an UPDATE or DELETE) limited to the owner's task, at an expected version."""
+def _one(query, user, task_id, expected, guarded=False):
+    """`query` (an UPDATE or DELETE) limited to the owner's task, at an expected version; when
+    `guarded`, never completing a recurring task (recurring.py does that)."""
     query = query.where(Task.user == user, Task.id == task_id)
+    if guarded:
+        query = query.where(recurring.GUARD)
     if isinstance(expected, tuple):
         return query.where(Task.version.in_(expected))
     return query if expected is None else query.where(Task.version == expected)
 
 
-def _write(build, shape, user, task_id, expected, tags, **values):
+def _write(build, shape, user, task_id, expected, tags, attempts=2, **values):
     """Run a one-task write honouring If-Match: the written task, 412 when another version is
-    current, 404 when there is no such task of the caller."""
+    current, 404 when there is no such task of the caller. A write that completes a recurring
+    task (shape[0] set: it may complete) goes on in recurring.py."""
     if task_id > fields.MAX_TASK_ID:
         raise _not_found(task_id)
     # One version (the usual If-Match) is a value like any other, compiled once; a list is rare
     # and built per request (the query cache does not stand in for tuples).
+    versions = expected
     if expected is not None:
         expected = expected[0] if len(expected) == 1 else expected or NO_VERSION
     arguments = {"user": user, "task_id": task_id, "expected": expected, **values}
@@ -160,14 +184,39 @@ def _write(build, shape, user, task_id, expected, tags, **values):
         if tags is None:
             found = query_cache.rows(build, shape, **arguments)
         else:
-            found = tagging.write_with_tags(build(shape, **arguments), user, tags)
+            found = tagging.write_with_tags(build((False, *shape[1:]), **arguments), user, tags)
     except IntegrityError as error:
         raise tagging.refused(error) from None
-    if found:
-        return StoredTask(*found[0])
+    if found and not (shape[0] and found[0][2] is None):
+        return _stored(found[0][:3], completing=shape[0])
+    if found:  # the guarded write matched nothing: the task as it stands
+        held = recurring.HeldBack(found[0][0], found[0][1], *found[0][3:])
+        if versions is not None and held.version not in versions:
+            raise _changed(task_id, held.version)
+        if held.recurrence is not None:  # a recurring task about to be completed: held back
+            columns = {**values, "completed": True} if "completed" in values and values["completed"] is None else values
+            update = _one(Task.update(**columns), user, task_id, held.version).where(~Task.completed)
+            try:
+                rows = recurring.complete_and_follow(update, user, held)
+            except IntegrityError as error:
+                raise tagging.refused(error) from None
+            if rows:
+                return StoredTask(*rows[0], next_occurrence=rows[1][2] if len(rows) > 1 else None)
+        if attempts > 1:  # completed or changed meanwhile by another request: take it from the top
+            return _write(build, shape, user, task_id, versions, tags, attempts - 1, **values)
+        raise _changed(task_id, held.version)
     if expected is not None:
-        current = get(user, task_id)
-        raise ApiError(412, f"Task {task_id} has changed (now version {current.version}).",
-                       headers={"ETag": f'"{current.version}"'})
+        raise _changed(task_id, get(user, task_id).version)
     raise _not_found(task_id)
 
+
+def _changed(task_id, version):
+    return ApiError(412, f"Task {task_id} has changed (now version {version}).", headers={"ETag": f'"{version}"'})
+
+
+def _stored(row, completing):
+    """A written task; a completing write of a recurring task (already completed, so nothing was
+    created) says so with a null next_occurrence."""
+    if completing and row[2] is not None and '"recurrence":null' not in row[2]:
+        return StoredTask(*row, next_occurrence=None)
+    return StoredTask(*row)

@@ -1,0 +1,127 @@
+"""Recurring tasks: RFC 5545 RRULEs, validated and expanded by python-dateutil (no engine of our
+own), in the user's time zone so "every Monday 09:00 Europe/Berlin" stays at 09:00 across
+daylight-saving changes.
+
+The rule is stored as the client gave it. Expanding it, the completed occurrence's due date is
+DTSTART in the user's zone; the next occurrence is the rule's first instance strictly after it,
+and its rule has COUNT one less (COUNT=1 was the last one). An UNTIL without `Z` is a local time
+of the user's zone (dateutil wants UTC once DTSTART has a zone).
+"""
+import functools
+import re
+import zoneinfo
+from datetime import UTC, datetime
+
+from dateutil.rrule import rrulestr
+
+PARTS = ("FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "COUNT", "UNTIL", "WKST")
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+MAX_LENGTH = 500
+HORIZON_YEARS = 10
+LONGEST_MONTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_UNTIL_LOCAL = re.compile(r"^(\d{8})(T(\d{6}))?$")
+_SAMPLE_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday: checks a rule before it has a due date
+
+
+@functools.cache
+def time_zones():
+    """The IANA time zone names this machine knows (the tzdata package stands in for the OS's)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone(name):
+    """`name` when it is an IANA time zone, else ValueError."""
+    if not isinstance(name, str) or name not in time_zones():
+        raise ValueError("must be an IANA time zone name, such as Europe/Berlin or UTC")
+    return name
+
+
+def _parts(rule):
+    """{PART: value} of a rule (`RRULE:` prefix allowed, parts in any case), or ValueError."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[len("RRULE:"):]
+    parts = {}
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        key = key.strip().upper()
+        if not sep or not value.strip():
+            raise ValueError(f"{item!r} is not NAME=VALUE")
+        if key not in PARTS:
+            raise ValueError(f"{key} is not supported (use {', '.join(PARTS)})")
+        if key in parts:
+            raise ValueError(f"{key} is given twice")
+        parts[key] = value.strip().upper()
+    if parts.get("FREQ") not in FREQUENCIES:
+        raise ValueError(f"FREQ must be one of {', '.join(FREQUENCIES)}")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise ValueError("COUNT and UNTIL cannot both be given (RFC 5545)")
+    if "COUNT" in parts and (not parts["COUNT"].isdigit() or int(parts["COUNT"]) < 1):
+        raise ValueError("COUNT must be a whole number >= 1")
+    if "INTERVAL" in parts and (not parts["INTERVAL"].isdigit() or int(parts["INTERVAL"]) < 1):
+        raise ValueError("INTERVAL must be a whole number >= 1")
+    for key, low, high in (("BYMONTHDAY", 1, 31), ("BYMONTH", 1, 12)):
+        for value in parts.get(key, "").split(",") if key in parts else ():
+            number = value.lstrip("+-")
+            if not number.isdigit() or not low <= int(number) <= high or (key == "BYMONTH" and value[0] == "-"):
+                raise ValueError(f"{key} values must be {'-31..-1 or ' if key == 'BYMONTHDAY' else ''}{low}..{high}")
+    if "BYMONTHDAY" in parts:
+        # dateutil searches to the year 9999 for a rule no month can meet: refuse those here.
+        months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
+        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+        if not any(day <= LONGEST_MONTHS[month - 1] for month in months for day in days):
+            raise ValueError("never occurs: no listed month has such a day")
+    return parts
+
+
+def _expander(parts, start):
+    """dateutil's rrule for `parts` from the aware local `start`, looking HORIZON_YEARS ahead at
+    most: a rule that can never match (FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30) would otherwise be
+    searched until the year 9999. COUNT is left out: the store counts occurrences itself."""
+    parts = {key: value for key, value in parts.items() if key != "COUNT"}
+    horizon = start.astimezone(UTC).replace(year=min(start.year + HORIZON_YEARS, 9999))
+    until = parts.get("UNTIL")
+    local = _UNTIL_LOCAL.match(until or "")
+    if local:  # a local date or date-time: in the start's zone, then UTC as dateutil requires
+        until = datetime.strptime(local[1] + (local[3] or "235959"), "%Y%m%d%H%M%S").replace(tzinfo=start.tzinfo)
+    elif until:
+        until = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    parts["UNTIL"] = min(until, horizon).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if until else \
+        horizon.strftime("%Y%m%dT%H%M%SZ")
+    text = ";".join(f"{key}={value}" for key, value in parts.items())
+    return rrulestr(text, dtstart=start)
+
+
+def validate(rule, due=None, zone="UTC"):
+    """`rule` when dateutil can expand it (from `due`, or a sample start), else ValueError saying why."""
+    if not isinstance(rule, str) or not rule.strip():
+        raise ValueError("must be an RRULE such as FREQ=WEEKLY;BYDAY=MO,WE")
+    if len(rule) > MAX_LENGTH or "\x00" in rule:
+        raise ValueError(f"must be at most {MAX_LENGTH} characters")
+    parts = _parts(rule)
+    start = (due or _SAMPLE_START).astimezone(zoneinfo.ZoneInfo(zone))
+    try:
+        expander = _expander(parts, start)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ValueError(f"is not a valid RRULE: {error}") from None
+    if due is None and expander.after(start, inc=True) is None:
+        raise ValueError(f"has no occurrence within {HORIZON_YEARS} years")
+    return rule
+
+
+def next_occurrence(rule, due, zone):
+    """(the next due date in UTC, the rule for it) after the occurrence due at `due`, or None when
+    the rule has ended."""
+    parts = _parts(rule)
+    if "COUNT" in parts and int(parts["COUNT"]) <= 1:
+        return None
+    start = due.astimezone(zoneinfo.ZoneInfo(zone))
+    following = _expander(parts, start).after(start, inc=False)
+    if following is None:
+        return None
+    return following.astimezone(UTC), _with_count_less(rule)
+
+
+def _with_count_less(rule):
+    """`rule` as given, with its COUNT one less."""
+    return re.sub(r"(?i)(^|;|:)(COUNT=)(\d+)", lambda m: f"{m[1]}{m[2]}{int(m[3]) - 1}", rule, count=1)
