@@ -51,8 +51,8 @@ SELECT json_build_object(
     FROM (SELECT d::date AS day, (SELECT count(*) FROM tasks WHERE user_id = (SELECT id FROM me)
               AND completed_at >= d AT TIME ZONE (SELECT name FROM zone)
               AND completed_at < (d + interval '1 day') AT TIME ZONE (SELECT name FROM zone)) AS n
-          FROM generate_series((SELECT first FROM week)::timestamp, ((SELECT first FROM week) + 6)::timestamp, interval '1 day')
-               AS d) week_days)
+          FROM generate_series((SELECT first FROM week)::timestamp, ((SELECT first FROM week) + 6)::timestamp,
+                               interval '1 day') AS d) week_days)
 )::text"""
 
 
