@@ -61,7 +61,8 @@ SELECT task.id, task.version, {json} FROM tasks AS task WHERE task.user_id = %s
    AND task.id IN (NULLIF(current_setting('app.written_task', true), '')::bigint,
                    NULLIF(current_setting('app.next_task', true), '')::bigint) ORDER BY task.id"""
 NEXT_OCCURRENCE = ("INSERT INTO tasks (user_id, title, description, priority, category, recurrence, due_date, "
-                   "remind_at) SELECT user_id, title, description, priority, category, %s, %s, %s FROM written RETURNING id")
+                   "remind_at) SELECT user_id, title, description, priority, category, %s, %s, %s FROM written "
+                   "RETURNING id")
 RULE_ENDED = "SELECT NULL::bigint AS id WHERE false"
 
 
