@@ -25,9 +25,17 @@ def answer_preflight():
     return None
 
 
+def vary_on_origin(response):
+    """after_request: every answer depends on the request's Origin (a grant, or none), so caches
+    must keep them apart. flask-cors says so only when more than one origin is configured."""
+    response.vary.add("Origin")
+    return response
+
+
 def configure(app, origins):
     """Grant the `origins` cross-origin access with credentials to every route."""
     app.before_request(answer_preflight)
+    app.after_request(vary_on_origin)
     # allow_headers="*": any header the page asks for is granted to an allowed origin (frontends
     # send their own, e.g. X-Requested-With); no header gives a privilege the token does not.
     # A frontend served publicly may call a service on a private network or loopback (Chrome's

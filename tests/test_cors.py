@@ -117,6 +117,15 @@ def test_every_answer_to_an_allowed_origin_carries_the_cors_headers(alice, bob):
             assert response.get_json()["code"], status
 
 
+def test_every_answer_varies_on_origin_for_caches(client, alice):
+    # With or without a grant: a cache must not hand the answer without one to a browser page.
+    for response in (client.get("/api/openapi.json"), client.get("/api/docs/static/init.js"),
+                     client.get("/api/tasks", headers={"Origin": ORIGIN}),
+                     alice.get("/api/tasks", headers={"Origin": STRANGER}),
+                     preflight(client, "/api/tasks")):
+        assert "Origin" in response.vary, response.headers
+
+
 def test_no_answer_to_an_unknown_origin_carries_cors_headers(client):
     stranger = Caller(client)
     for response in (stranger.get("/api/tasks", headers={"Origin": STRANGER}),
