@@ -50,8 +50,8 @@ def field_error(field, message):
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
-    413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-    416: "Range Not Satisfiable", 500: "Internal Server Error", 503: "Service Unavailable",
+    413: "Content Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
+    422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 
