@@ -8,19 +8,19 @@ The house, each layer importing only those below it:
 - validation.py and list_params.py (request input to typed values or 422), tokens.py (bearer
   tokens, no Flask)
 - store/: every query of the request path (tasks.py, users.py, export.py)
-- api/: the authenticated /api routes (identity.py is its hook; one module per resource),
-  health.py, docs.py + openapi/, request_log.py, idempotency.py
+- api/: the authenticated /api routes, also under /api/v1 (identity.py is its hook; one module
+  per resource), health.py, docs.py + openapi/, request_log.py, idempotency.py, cors.py
 - ops/: operator commands (cli, seeding, export/import), apart from the request path
 
-A request flows: `request_log.start_request` (request id, clock) -> the API blueprint's
+A request flows: `request_log.start_request` (request id, clock) -> `cors.answer_preflight`
+(a CORS preflight ends here, on any path) -> the API blueprint's
 `identity.identify` (token -> g.user_id, scoped connection) -> the view (parse -> store -> respond)
 -> errors.py turns anything raised into a problem document -> `request_log.finish_request` (one
 log line) -> `identity.release` (connection back to the pool, scope dropped).
 """
 from flask import Flask
-from flask_cors import CORS
 
-from . import api, docs, health, request_log
+from . import api, cors, docs, health, request_log
 from .config import load_config
 from .db import init_database
 from .errors import register_error_handlers
@@ -28,10 +28,6 @@ from .jsonio import OrjsonProvider
 from .ops import cli
 from .store.users import KnownUsers
 from .tokens import TokenVerifier
-
-CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-CORS_EXPOSED = ["ETag", "Location", "X-Request-ID", "Retry-After", "Idempotent-Replayed",
-                "Content-Disposition"]
 
 
 def create_app(config=None, database_url=None):
@@ -50,16 +46,8 @@ def create_app(config=None, database_url=None):
     app.after_request(request_log.finish_request)
     register_error_handlers(app)
 
-    app.register_blueprint(api.blueprint())
-    app.register_blueprint(docs.bp, url_prefix="/api")
+    api.register(app)  # under /api and /api/v1
+    docs.register(app, api.PREFIXES)  # the same, and /openapi.json and /docs at the root
     app.register_blueprint(health.bp)
-
-    # CORS headers answer browsers, which always send Origin on a cross-origin request
-    # (always_send=False). Error responses pass through the after_request hooks too, so
-    # flask-cors need not also wrap the exception handlers.
-    CORS(app, resources={r"/api/*": {"origins": list(config.cors_origins)}},
-         supports_credentials=True, allow_headers=["Authorization", "Content-Type", "If-Match",
-                                                   "Idempotency-Key", "X-Request-ID"],
-         methods=CORS_METHODS, expose_headers=CORS_EXPOSED, max_age=600,
-         always_send=False, intercept_exceptions=False)
+    cors.configure(app, config.cors_origins)
     return app

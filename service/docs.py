@@ -2,7 +2,10 @@
 
 The page is Swagger UI 5 (OpenAPI 3.1 capable) from the flask-swagger-ui package's dist folder,
 served by this blueprint under /api/docs/static/, so the docs work offline and without a CDN.
-The blueprint is registered outside the authenticated API blueprint (see create_app).
+The blueprint is registered outside the authenticated API blueprint (see `register`): under
+/api, under /api/v1 like the rest of the API, and the document and page also at the root
+(/openapi.json, /docs), where FastAPI serves them. Every copy of the page loads the assets from
+/api/docs/static/ and the document from its own family.
 """
 import functools
 import importlib.util
@@ -67,7 +70,12 @@ def spec_json(vocabularies):
     return orjson.dumps(spec(vocabularies))
 
 
+# The root copies: the document and its page where FastAPI apps have them.
+root_bp = Blueprint("docs_root", __name__)
+
+
 @bp.get("/openapi.json")
+@root_bp.get("/openapi.json")
 def openapi_json():
     """The OpenAPI 3.1 document of every route."""
     response = Response(spec_json(current_app.config["TODO_CONFIG"].vocabularies), mimetype="application/json")
@@ -76,10 +84,11 @@ def openapi_json():
 
 
 @bp.get("/docs")
+@root_bp.get("/docs")
 def page():
-    """The human-readable docs: Swagger UI rendering /api/openapi.json."""
+    """The human-readable docs: Swagger UI rendering the document of the page's own family."""
     static = url_for("docs.asset", filename="-").rsplit("/", 1)[0]  # the folder's URL
-    html = PAGE.format(static=escape(static), spec_url=escape(url_for("docs.openapi_json")))
+    html = PAGE.format(static=escape(static), spec_url=escape(url_for(".openapi_json")))
     return Response(html, mimetype="text/html")
 
 
@@ -92,3 +101,11 @@ def asset(filename):
         response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}"
         return response
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=ASSET_MAX_AGE)
+
+
+def register(app, prefixes):
+    """Serve the document, the page and its assets under each of `prefixes` ({name: prefix}, the
+    API's), and the document and the page at the root."""
+    for name, prefix in prefixes.items():  # api -> docs (whose assets every page loads), api_v1 -> docs_v1
+        app.register_blueprint(bp, name=f"docs{name.removeprefix('api')}", url_prefix=prefix)
+    app.register_blueprint(root_bp)

@@ -2,6 +2,9 @@
 
 Views raise (`ApiError`, a werkzeug HTTPException, a database error); the handlers registered
 here turn each into `application/problem+json`. Nothing else builds an error response.
+
+Every problem carries a stable `code` (CODES: one per status, and `invalid_token` for a 401
+whose token was rejected), so clients branch on it without parsing `detail`.
 """
 import logging
 
@@ -19,15 +22,17 @@ RETRY_AFTER_SECONDS = "2"
 
 
 class ApiError(Exception):
-    """An error a view raises to answer with a problem document."""
+    """An error a view raises to answer with a problem document; `code` overrides the status's
+    own (only where CODE_OVERRIDES allows it)."""
 
-    def __init__(self, status, detail, title=None, errors=None, headers=None):
+    def __init__(self, status, detail, title=None, errors=None, headers=None, code=None):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.title = title
         self.errors = errors
         self.headers = headers or {}
+        self.code = code
 
 
 class ValidationError(ApiError):
@@ -45,22 +50,44 @@ def field_error(field, message):
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
-    413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-    428: "Precondition Required", 500: "Internal Server Error", 503: "Service Unavailable",
+    413: "Content Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable",
+    422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 
-def problem(status, detail, title=None, errors=None, headers=None):
+# The `code` of each status: a stable name clients can branch on (docs/api.md lists them, the
+# OpenAPI Problem schema enumerates them). A status missing here (none is answered today) is
+# `error`.
+CODES = {
+    400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
+    413: "payload_too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+    422: "validation_failed", 500: "internal_error", 503: "unavailable",
+}
+FALLBACK_CODE = "error"
+# The codes that may stand in for their status's own: a 401 whose token was rejected (a token
+# was sent, unlike `unauthorized`: no credentials at all).
+CODE_OVERRIDES = {401: {"invalid_token"}}
+
+
+def code_for(status, code=None):
+    """The `code` of a problem with this status (`code` when it is an allowed override)."""
+    if code is not None and code in CODE_OVERRIDES.get(status, ()):
+        return code
+    return CODES.get(status, FALLBACK_CODE)
+
+
+def problem(status, detail, title=None, errors=None, headers=None, code=None):
     """A problem+json response."""
     body = {"type": PROBLEM_TYPE, "title": title or _TITLES.get(status, "Error"),
-            "status": status, "detail": detail}
+            "status": status, "code": code_for(status, code), "detail": detail}
     if errors:
         body["errors"] = errors
     return json_response(body, status, headers, mimetype="application/problem+json")
 
 
 def _api_error(error):
-    return problem(error.status, error.detail, error.title, error.errors, error.headers)
+    return problem(error.status, error.detail, error.title, error.errors, error.headers, error.code)
 
 
 def _http_error(error):

@@ -1,15 +1,8 @@
-"""/api/docs in a real headless browser (Debian's chromium): the page, rendered from
-/api/openapi.json by assets the service serves itself, shows every route, with the network cut
-off except for the loopback server (so it works offline).
-
-Chromium comes from Debian's `chromium` package, which scripts/install-tools (run by scripts/test)
-installs where it can; without it the browser test skips with the reason, except in CI (CI=true),
-where it fails instead.
+"""/api/docs in a real headless browser (Debian's chromium, see tests/browser.py): the page,
+rendered from /api/openapi.json by assets the service serves itself, shows every route, with the
+network cut off except for the loopback server (so it works offline).
 """
-import os
 import re
-import shutil
-import subprocess
 import threading
 from html.parser import HTMLParser
 
@@ -17,20 +10,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from service.openapi import spec
-
-BROWSER_TIMEOUT = 120
+from tests.browser import find_chromium, headless
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    """The chromium executable (scripts/install-tools installs it)."""
-    found = shutil.which("chromium")
-    if found is None:
-        reason = "chromium is not installed (scripts/test installs it with apt-get where it can)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return find_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +27,6 @@ def server_url(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
-
-
-def headless(chromium, tmp_path, url, *args):
-    """Run headless chromium on `url`, with every host but 127.0.0.1 unresolvable."""
-    command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--virtual-time-budget=5000", *args, url,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT,
-                            check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
 
 
 class Operations(HTMLParser):
@@ -113,7 +83,7 @@ def test_docs_page_is_public_and_serves_its_assets_itself(client):
 
 @pytest.mark.slow
 def test_docs_page_renders_every_route_in_a_real_browser(chromium, server_url, tmp_path):
-    dom = headless(chromium, tmp_path, f"{server_url}/api/docs", "--dump-dom")
+    dom = headless(chromium, tmp_path / "profile", f"{server_url}/api/docs", "--dump-dom")
     parser = Operations()
     parser.feed(dom)
     rendered = parser.paths
@@ -130,7 +100,7 @@ def test_docs_page_renders_every_route_in_a_real_browser(chromium, server_url, t
 
 @pytest.mark.slow
 def test_docs_page_shows_an_operation_in_detail(chromium, server_url, tmp_path):
-    dom = headless(chromium, tmp_path, f"{server_url}/api/docs#/tasks/listTasks", "--dump-dom")
+    dom = headless(chromium, tmp_path / "profile", f"{server_url}/api/docs#/tasks/listTasks", "--dump-dom")
     # Deep-linked and expanded: its parameters table lists the query parameters.
     for name in ("status_filter", "sort_by", "cursor", "limit"):
         assert f'data-param-name="{name}"' in dom, name

@@ -15,7 +15,7 @@ LAYERS = (
     ("input", ("service.validation", "service.list_params", "service.tokens")),
     ("store", ("service.store",)),
     ("idempotency", ("service.idempotency",)),
-    ("web", ("service.api", "service.health", "service.docs", "service.openapi")),
+    ("web", ("service.api", "service.health", "service.docs", "service.openapi", "service.cors")),
 )
 OPS = "service.ops"
 VIEWS = ("service.api.tasks", "service.api.users", "service.api.tags", "service.api.reminders",

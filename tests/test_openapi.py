@@ -29,6 +29,18 @@ def registered_operations(app):
     return operations
 
 
+def split_aliases(operations, aliases):
+    """(operations outside the aliases, {alias: the operations under it, as their originals})."""
+    plain, aliased = set(), {alias: set() for alias in aliases}
+    for path, method in operations:
+        alias = next((a for a in aliases if path.startswith(f"{a}/")), None)
+        if alias is None:
+            plain.add((path, method))
+        else:
+            aliased[alias].add((aliases[alias] + path.removeprefix(alias), method))
+    return plain, aliased
+
+
 def documented_operations(document):
     return {(path, method) for path, item in document["paths"].items()
             for method in item if method in HTTP_METHODS}
@@ -63,10 +75,24 @@ def test_openapi_json_is_public_and_a_valid_openapi_3_1_document(client):
 
 
 def test_every_registered_route_is_documented_with_the_same_methods_and_no_more(app, document):
-    registered = registered_operations(app)
+    aliases = document["x-path-aliases"]
+    assert aliases == {"/api/v1": "/api"}
+    registered, aliased = split_aliases(registered_operations(app), aliases)
     documented = documented_operations(document)
     assert registered - documented == set(), "routes missing from the OpenAPI document"
     assert documented - registered == set(), "documented routes the app does not serve"
+    # The alias serves exactly the documented operations under its original, no more, no less.
+    under_api = {(path, method) for path, method in documented if path.startswith("/api/")}
+    assert len(under_api) > 20
+    assert aliased["/api/v1"] == under_api
+
+
+def test_split_aliases_sees_a_route_missing_from_an_alias():
+    operations = {("/api/tasks", "get"), ("/api/tasks", "post"), ("/api/v1/tasks", "get"),
+                  ("/health", "get")}
+    plain, aliased = split_aliases(operations, {"/api/v1": "/api"})
+    assert plain == {("/api/tasks", "get"), ("/api/tasks", "post"), ("/health", "get")}
+    assert aliased == {"/api/v1": {("/api/tasks", "get")}}
 
 
 def test_every_path_parameter_is_declared(document):
@@ -84,7 +110,7 @@ def test_api_routes_need_a_bearer_token_except_the_document_and_its_page(documen
     public = {path for path, item in document["paths"].items()
               if all(op.get("security") == [] for op in item.values())}
     assert public == {"/health", "/readyz", "/api/openapi.json", "/api/docs",
-                      "/api/docs/static/{filename}"}
+                      "/api/docs/static/{filename}", "/openapi.json", "/docs"}
     for path, item in document["paths"].items():
         for operation in item.values():
             statuses = set(operation["responses"])
@@ -98,7 +124,7 @@ def test_every_error_answer_is_a_problem_document(document):
         assert list(response["content"]) == ["application/problem+json"]
         assert response["headers"]["X-Request-ID"]
     problem = document["components"]["schemas"]["Problem"]
-    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert set(problem["required"]) == {"type", "title", "status", "code", "detail"}
     assert problem["properties"]["errors"]["items"]["required"] == ["field", "message"]
 
 

@@ -16,7 +16,8 @@ def unauthorized(detail, token_given):
     challenge = 'Bearer realm="todo"'
     if token_given:
         challenge += f', error="invalid_token", error_description="{detail}"'
-    return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+    return ApiError(401, detail, headers={"WWW-Authenticate": challenge},
+                    code="invalid_token" if token_given else "unauthorized")
 
 
 def bearer_token():

@@ -8,6 +8,7 @@ service ignores them.
 import copy
 import functools
 
+from ..api import PREFIXES
 from ..vocabularies import DEFAULT_VOCABULARIES
 from .components import HEADERS, other_schemas, parameters, responses
 from .paths import public_paths, tag_paths, task_paths, time_paths, user_paths
@@ -19,10 +20,17 @@ A multi-user todo service. Every `/api` route except this document and its page 
 shared secret); the token's `sub` is the user, and every query is scoped to it.
 
 Each task route exists twice: `/api/tasks...` and, for Phase II clients, `/api/{user_id}/tasks...`
-(403 when `{user_id}` is not the token's `sub`). Another user's task is always 404.
+(403 when `{user_id}` is not the token's `sub`). Another user's task is always 404. A route word
+(`tasks`, `users`, `v1`, `docs`, ...) is never read as a `{user_id}`.
 
-Errors are RFC 9457 problem documents (`application/problem+json`); 422 lists the wrong fields.
-An unknown route is 404 and a wrong method 405. Every response carries `X-Request-ID`.
+**Every path under `/api` is also served under `/api/v1`, identically** (for frontends written
+against a versioned backend); they are not listed twice here (`x-path-aliases`). This document
+and its page are also at `/openapi.json` and `/docs`.
+
+Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code` to
+branch on (see the Problem schema); 422 lists the wrong fields. An unknown route is 404 and a
+wrong method 405. Every response carries `X-Request-ID`. Browsers on the origins of
+`CORS_ORIGINS` may call every route with credentials.
 Task responses carry `ETag: "<version>"`; send it back in `If-Match` to update or delete only if
 nobody changed the task meanwhile (412 otherwise). `POST` accepts an `Idempotency-Key`.
 """
@@ -67,6 +75,8 @@ def _build(vocabularies):
             }},
         },
         "security": [{"bearerAuth": []}],
+        # Each documented path under a value (/api/...) is also served under its key (/api/v1/...).
+        "x-path-aliases": {PREFIXES["api_v1"]: PREFIXES["api"]},
     }
 
 

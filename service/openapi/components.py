@@ -1,5 +1,7 @@
 """The OpenAPI components written by hand: the list, export, delete and problem bodies, the
 headers, the error answers and the parameters (the field schemas are generated: schemas.py)."""
+from ..api import ROUTE_WORDS
+from ..errors import FALLBACK_CODE
 from ..fields import CATEGORY_MAX, MAX_OFFSET, MAX_TAGS_PER_TASK, MAX_TASK_ID, SEARCH_MAX, TAG_NAME_MAX
 from ..idempotency import MAX_KEY_LENGTH
 from ..list_params import DEFAULT_LIMIT, MAX_LIMIT, SORTS, STATUSES
@@ -75,12 +77,18 @@ def other_schemas():
             },
         },
         "Problem": {
-            "type": "object", "required": ["type", "title", "status", "detail"],
-            "description": "RFC 9457 problem details.",
+            "type": "object", "required": ["type", "title", "status", "code", "detail"],
+            "description": "RFC 9457 problem details, with a stable `code`.",
             "properties": {
                 "type": {"type": "string", "format": "uri-reference", "examples": ["about:blank"]},
                 "title": {"type": "string", "description": "The status's name."},
                 "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "code": {"type": "string", "enum": list(CODE_DESCRIPTIONS),
+                         "description": "A stable name of the case, to branch on (`detail` is "
+                                        "for people):\n\n" + "\n".join(
+                                            f"- `{code}`: {text}"
+                                            for code, text in CODE_DESCRIPTIONS.items()),
+                         "x-enumDescriptions": CODE_DESCRIPTIONS},
                 "detail": {"type": "string", "description": "What went wrong, for a person. "
                                                             "A 500 names the request id."},
                 "errors": {
@@ -138,6 +146,7 @@ ERRORS = {
          "the current one).",
     413: "The body is over the size limit (default 1 MiB).",
     415: "The body is not `application/json`.",
+    416: "The `Range` asked for lies outside the file.",
     422: "Invalid values; `errors` lists each field and what was wrong.",
     500: "An unexpected error; the detail names the request id (no stack trace).",
     503: "The database is unreachable or the connection pool is exhausted; retry after "
@@ -171,6 +180,29 @@ STATISTICS = {
                                       "type": "object", "required": ["date", "completed_count"],
                                       "properties": {"date": DAY, "completed_count": COUNT}}}}},
     },
+}
+
+
+# What each problem `code` means (service/errors.py assigns them; docs/api.md has the table).
+CODE_DESCRIPTIONS = {
+    "malformed_json": "400: the body is not JSON (syntax, not UTF-8, nested too deep, or "
+                      "missing where one is required).",
+    "unauthorized": "401: no credentials: the Authorization header is missing.",
+    "invalid_token": "401: a token (or another Authorization value) was sent and rejected: "
+                     "expired, bad signature, wrong issuer... (`detail` says which).",
+    "forbidden": "403: the `{user_id}` in the path is not the signed-in user.",
+    "not_found": "404: no such route or resource, or another user's.",
+    "method_not_allowed": "405: the route exists but not with this method (see `Allow`).",
+    "conflict": "409: the change conflicts with existing data (e.g. an email in use).",
+    "precondition_failed": "412: `If-Match` names another version of the task.",
+    "payload_too_large": "413: the body is over the size limit.",
+    "unsupported_media_type": "415: the body is not `application/json`.",
+    "range_not_satisfiable": "416: a `Range` outside a documentation file.",
+    "validation_failed": "422: invalid values; `errors` lists each field.",
+    "internal_error": "500: an unexpected error; `detail` names the request id.",
+    "unavailable": "503: the database is unreachable or busy (or, on /readyz, not ready); "
+                   "retry after `Retry-After` seconds.",
+    FALLBACK_CODE: "Any other status (the service answers none today).",
 }
 
 
@@ -211,9 +243,10 @@ def parameters(vocabularies):
         "user_id": {"name": "user_id", "in": "path", "required": True,
                     "description": "Must be the signed-in user's id (the token's `sub`), "
                                    "else 403.",
-                    # /api/users/tasks is the users route, not this one.
+                    # A route word is never a user id here: /api/users/tasks is the users
+                    # route, /api/v1/tasks the v1 family's (docs/api.md, "Route words").
                     "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$",
-                               "not": {"const": "users"}}},
+                               "not": {"enum": sorted(ROUTE_WORDS)}}},
         "any_user_id": {"name": "user_id", "in": "path", "required": True,
                         "description": "Only the caller's own id answers; any other is 404.",
                         "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}},

@@ -178,19 +178,30 @@ def public_paths():
         "/readyz": {"get": _operation(
             "ready", "Readiness: the database answers and no migration is pending",
             "operations", {"200": _ok("Ready.", ref("Ready"))}, {503}, public=True)},
-        "/api/openapi.json": {"get": _operation(
-            "openapi", "This document", "docs",
-            {"200": _ok("The OpenAPI 3.1 document.", {"type": "object"})}, public=True)},
-        "/api/docs": {"get": _operation(
-            "docs", "This documentation as a web page", "docs",
-            {"200": _ok("An HTML page (Swagger UI, served by the service: works offline).",
-                        {"type": "string"}, media="text/html")}, public=True)},
+        **docs_paths("/api", ""),
+        # Where FastAPI serves them: the same document and page.
+        **docs_paths("", "AtRoot"),
         "/api/docs/static/{filename}": {"get": _operation(
             "docsAsset", "A file of the documentation page", "docs",
             {"200": _ok("The file (script, stylesheet or image).",
                         {"type": "string", "format": "binary"}, media="*/*"),
+             "206": _ok("The part of the file a `Range` header asked for.",
+                        {"type": "string", "format": "binary"}, media="*/*"),
              "304": _ok("Not modified since the copy the client has (If-None-Match / "
                         "If-Modified-Since).")},
-            {404}, ["filename"], public=True)},
+            {404, 416}, ["filename"], public=True)},
+    }
+
+
+def docs_paths(prefix, suffix):
+    """The document and its page under `prefix`."""
+    return {
+        f"{prefix}/openapi.json": {"get": _operation(
+            f"openapi{suffix}", "This document", "docs",
+            {"200": _ok("The OpenAPI 3.1 document.", {"type": "object"})}, public=True)},
+        f"{prefix}/docs": {"get": _operation(
+            f"docs{suffix}", "This documentation as a web page", "docs",
+            {"200": _ok("An HTML page (Swagger UI, served by the service: works offline).",
+                        {"type": "string"}, media="text/html")}, public=True)},
     }
 

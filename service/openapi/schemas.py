@@ -6,6 +6,8 @@ it), so the exact input rule is a pattern: optional blanks, 1..N characters that
 nor end with a blank, optional blanks. "Blank" is spelled out as Python's str.strip() sees it,
 because `\\s` differs between regex engines (ECMA-262's lacks U+0085, U+001C..U+001F; adds U+FEFF).
 """
+import json
+
 from .. import fields as F
 
 BLANK = (r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
@@ -61,8 +63,9 @@ def output_schema(field, vocabularies):
     return schema
 
 
-def input_schema(field, vocabularies):
-    """The JSON Schema of `field` as a request body may give it."""
+def input_schema(field, vocabularies, creating=False):
+    """The JSON Schema of `field` as a request body may give it (`creating`: a body that creates,
+    where an absent field takes its default; elsewhere an absent field is left as it is)."""
     if field.type in ("names", "ids"):
         item = ({"type": "string", "pattern": trimmed(F.TAG_NAME_MAX)} if field.type == "names"
                 else {"type": "integer", "format": "int64", "minimum": 1, "maximum": F.MAX_TASK_ID})
@@ -88,10 +91,16 @@ def input_schema(field, vocabularies):
         schema["format"] = "date-time"
     elif field.type == "choice":
         vocabulary = vocabularies[field.vocabulary]
-        schema.update({"enum": list(vocabulary.values), "default": vocabulary.default})
+        schema["enum"] = list(vocabulary.values)
         schema["description"] += " Matched ignoring case, with `-`, `_` and space alike."
-    if field.default is not F.MISSING:
-        schema["default"] = field.default
+    default = field.default
+    if default is F.MISSING and field.type == "choice":
+        default = vocabularies[field.vocabulary].default
+    if creating and default is not F.MISSING:
+        # In words, not as `default`: openapi-typescript types a property that has a `default`
+        # as always present, which would make it required in a frontend's request type.
+        shown = default if isinstance(default, str) else json.dumps(default)
+        schema["description"] += f" Default: `{shown}`."
     if field.example is not F.MISSING:
         schema["examples"] = [field.example]
     return schema
@@ -104,11 +113,13 @@ def resource(table, vocabularies):
             "properties": {field.name: output_schema(field, vocabularies) for field in shown}}
 
 
-def body(table, vocabularies, *, only=None, required=(), at_least_one=False, description=""):
+def body(table, vocabularies, *, only=None, required=(), at_least_one=False, description="",
+         creating=False):
     """The schema of a request body setting the writable fields of `table` (or those in `only`)."""
     writable = F.writable(table, only)
     schema = {"type": "object",
-              "properties": {field.name: input_schema(field, vocabularies) for field in writable}}
+              "properties": {field.name: input_schema(field, vocabularies, creating)
+                             for field in writable}}
     if required:
         schema["required"] = list(required)
     if at_least_one:
@@ -126,7 +137,7 @@ def field_schemas(vocabularies):
     return {
         "Task": resource(F.TASK, vocabularies),
         "TaskCreate": body(F.TASK, vocabularies, required=[f.name for f in F.TASK if f.required and f.writable],
-                           description="A new task." + ignored),
+                           description="A new task." + ignored, creating=True),
         "TaskUpdate": body(F.TASK, vocabularies, at_least_one=True,
                            description="A partial update: only the given fields change; at least one "
                                        "is required (422 otherwise)." + ignored),
