@@ -46,6 +46,12 @@ class FieldError(ValueError):
     """A value a field refuses; the message says why, for the client."""
 
 
+def camel(name):
+    """`due_date` as camelCase: `dueDate` (what frontends written for other backends send)."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def valid_email(value):
     """`value` when it is a plausible email address, else None (claims from tokens)."""
     if isinstance(value, str) and len(value) <= EMAIL_MAX and "\x00" not in value and EMAIL_RE.match(value):
@@ -246,7 +252,7 @@ TASK = (
     Field("description", "string", f"Up to {DESCRIPTION_MAX} characters (no NUL), or null.",
           nullable=True, max_length=DESCRIPTION_MAX, example="Semi-skimmed, 2 litres"),
     Field("completed", "boolean", "True exactly when `status` is the last state: completing moves the "
-          "task there, un-completing to the first state.", default=False),
+          "task there, un-completing to the first state.", default=False, aliases=("is_completed",)),
     Field("is_completed", "boolean", "The same as `completed` (for clients that read this name).",
           writable=False, stored=False, sql="{t}.completed"),
     Field("priority", "choice", "Importance; sorting by priority follows the vocabulary's order.",

@@ -7,6 +7,7 @@ the previous page ended however many tasks were added meanwhile.
 import base64
 import functools
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl
@@ -14,11 +15,13 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 
 from .errors import ValidationError
-from .fields import CATEGORY_MAX, MAX_OFFSET, MAX_TAGS_PER_TASK, SEARCH_MAX, TAG_NAME_MAX, parse_instant
+from .fields import CATEGORY_MAX, MAX_OFFSET, MAX_TAGS_PER_TASK, SEARCH_MAX, TAG_NAME_MAX, camel, parse_instant
+from .vocabularies import fold
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-# The sorts a client may ask for (with their older spellings), by the key the store orders by.
+# The sorts a client may ask for (with their older spellings), by the key the store orders by;
+# matched like vocabulary values (case folded, `-` and `_` alike), camelCase too (`createdAt`).
 SORTS = {"created": "created", "created_at": "created", "updated": "updated", "updated_at": "updated",
          "title": "title", "due_date": "due_date", "priority": "priority"}
 STATUSES = ("all", "pending", "completed")
@@ -45,39 +48,131 @@ class ListParams:
     after: tuple | None  # (sort value, id) of the last row already seen
 
 
-def _first(args, *names):
-    for name in names:
-        if name in args:
-            return name, args.get(name)
-    return names[0], None
+class Refused(ValueError):
+    """A parameter's value is refused; the message says why."""
 
 
-def _bounded_int(errors, name, raw, default, low, high):
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        errors.append({"field": name, "message": "must be a whole number"})
-        return default
-    if not low <= value <= high:
-        errors.append({"field": name, "message": f"must be between {low} and {high}"})
-    return value
+def _whole(low, high):
+    def parse(raw, _vocabularies):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise Refused("must be a whole number") from None
+        if not low <= value <= high:
+            raise Refused(f"must be between {low} and {high}")
+        return value
+    return parse
 
 
-def _status(args, vocabularies, errors):
-    """(completed, state) from `status`: a filter word (all, pending, completed) or a state."""
-    name, status = _first(args, "status", "status_filter")
-    if status is None or status.strip().lower() == "all":
-        return None, None
-    word = status.strip().lower()
-    if word in ("pending", "completed"):
-        return word == "completed", None
-    state = vocabularies["status"].lookup(status)
+def _boolean(raw, _vocabularies):
+    if raw.strip().lower() not in ("true", "false"):
+        raise Refused("must be true or false")
+    return raw.strip().lower() == "true"
+
+
+def _status(raw, vocabularies):
+    """(completed, state): a filter word (all, pending, completed) or a workflow state."""
+    word = raw.strip().lower()
+    if word in STATUSES:
+        return {"all": None, "pending": False, "completed": True}[word], None
+    state = vocabularies["status"].lookup(raw)
     if state is None:
-        errors.append({"field": name, "message": "must be one of "
-                       + ", ".join((*STATUSES, *vocabularies["status"].values))})
+        raise Refused("must be one of " + ", ".join((*STATUSES, *vocabularies["status"].values)))
     return None, state
+
+
+def _priority(raw, vocabularies):
+    found = vocabularies["priority"].lookup(raw)
+    if found is None:
+        raise Refused("must be one of " + ", ".join(vocabularies["priority"].values))
+    return found
+
+
+def _category(raw, _vocabularies):
+    category = raw.strip().lower()
+    if len(category) > CATEGORY_MAX or "\x00" in category:
+        raise Refused(f"must be at most {CATEGORY_MAX} characters")
+    return category or None
+
+
+def _search(raw, _vocabularies):
+    if "\x00" in raw or len(raw) > SEARCH_MAX:
+        raise Refused(f"must be at most {SEARCH_MAX} characters, without NUL")
+    return raw or None
+
+
+def _sort(raw, _vocabularies):
+    key = fold(re.sub(r"(?<=[a-z])(?=[A-Z])", "_", raw.strip()))  # createdAt -> created_At
+    if key not in SORTS:
+        raise Refused("must be one of " + ", ".join(SORTS))
+    return SORTS[key]
+
+
+def _order(raw, _vocabularies):
+    if raw.strip().lower() not in ("asc", "desc"):
+        raise Refused("must be asc or desc")
+    return raw.strip().lower() == "desc"
+
+
+def due_bound(raw, _vocabularies=None):
+    """("instant", aware datetime) or ("date", ISO date) from a date-time or a date, or None."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            return "date", date.fromisoformat(text).isoformat()
+        return "instant", parse_instant(text)
+    except ValueError:
+        raise Refused("must be an ISO-8601 date-time or a date (a day's start in your time zone)") from None
+
+
+# The parameters: name -> (other spellings, parser). Each is also accepted in camelCase
+# (`sortBy`, `hasDueDate`, ...); two spellings that disagree once parsed are a 422.
+PARAMETERS = {
+    "status": (("status_filter",), _status),
+    "completed": (("is_completed",), _boolean),
+    "priority": ((), _priority),
+    "category": ((), _category),
+    "due_before": ((), due_bound),
+    "due_after": ((), due_bound),
+    "overdue": (("is_overdue",), _boolean),
+    "has_due_date": ((), _boolean),
+    "search": (("q",), _search),
+    "sort": (("sort_by", "order_by"), _sort),
+    "order": (("sort_order", "direction"), _order),
+    "limit": (("page_size", "per_page"), _whole(1, MAX_LIMIT)),
+    "offset": (("skip",), _whole(0, MAX_OFFSET)),
+    "page": ((), _whole(1, MAX_OFFSET)),
+    "until": ((), due_bound),  # GET /api/reminders
+}
+
+
+@functools.cache
+def spellings(name):
+    """Every spelling of the parameter `name`: itself, its aliases, and all in camelCase."""
+    aliases, _parse = PARAMETERS[name]
+    return tuple(dict.fromkeys((name, *aliases, *(camel(word) for word in (name, *aliases)))))
+
+
+def read(args, name, vocabularies, errors, default=None):
+    """The parsed value of parameter `name` from the MultiDict `args` under any of its spellings,
+    or `default`; a refused value or two disagreeing spellings are noted in `errors`."""
+    _aliases, parse = PARAMETERS[name]
+    found = spelled = None
+    for spelling in spellings(name):
+        if spelling not in args:
+            continue
+        try:
+            value = parse(args[spelling], vocabularies)
+        except Refused as error:
+            errors.append({"field": spelling, "message": str(error)})
+            return default
+        if spelled is not None and value != found:
+            errors.append({"field": spelling, "message": f"disagrees with {spelled}"})
+            return default
+        found, spelled = value, spelling
+    return default if spelled is None else found
 
 
 def _tags(args, errors):
@@ -90,77 +185,34 @@ def _tags(args, errors):
     return folded
 
 
-def _boolean(args, name, errors):
-    raw = args.get(name)
-    if raw is None:
-        return None
-    if raw.lower() not in ("true", "false"):
-        errors.append({"field": name, "message": "must be true or false"})
-        return None
-    return raw.lower() == "true"
-
-
-def due_bound(args, name, errors):
-    """("instant", aware datetime) or ("date", ISO date) from a date-time or a date, or None."""
-    raw = args.get(name)
-    if raw is None or not raw.strip():
-        return None
-    text = raw.strip()
-    try:
-        if len(text) == 10:
-            return "date", date.fromisoformat(text).isoformat()
-        return "instant", parse_instant(text)
-    except ValueError:
-        errors.append({"field": name, "message": "must be an ISO-8601 date-time or a date (a day's start "
-                                                  "in your time zone)"})
-        return None
-
-
 def parse_list_params(args, vocabularies):
     """Validate the list's query parameters (a MultiDict); 422 on a bad value."""
     errors = []
-    completed, state = _status(args, vocabularies, errors)
-    if "completed" in args:
-        raw = args["completed"].lower()
-        if raw not in ("true", "false"):
-            errors.append({"field": "completed", "message": "must be true or false"})
-        else:
-            completed = raw == "true"
-    priority = args.get("priority")
-    if priority is not None:
-        known = vocabularies["priority"].lookup(priority)
-        if known is None:
-            errors.append({"field": "priority", "message": "must be one of "
-                           + ", ".join(vocabularies["priority"].values)})
-        priority = known
-    category = args.get("category")
-    if category is not None:
-        category = category.strip().lower() or None
-        if category and (len(category) > CATEGORY_MAX or "\x00" in category):
-            errors.append({"field": "category", "message": f"must be at most {CATEGORY_MAX} characters"})
-    tags = _tags(args, errors)
-    due_before, due_after = due_bound(args, "due_before", errors), due_bound(args, "due_after", errors)
-    overdue, has_due_date = _boolean(args, "overdue", errors), _boolean(args, "has_due_date", errors)
-    name, search = _first(args, "search", "q")
-    if search is not None and ("\x00" in search or len(search) > SEARCH_MAX):
-        errors.append({"field": name, "message": f"must be at most {SEARCH_MAX} characters, without NUL"})
-    name, sort = _first(args, "sort", "sort_by")
-    sort = sort or "created"
-    if sort not in SORTS:
-        errors.append({"field": name, "message": "must be one of " + ", ".join(SORTS)})
-    order = args.get("order", "asc" if sort == "title" else "desc").lower()
-    if order not in ("asc", "desc"):
-        errors.append({"field": "order", "message": "must be asc or desc"})
-    limit = _bounded_int(errors, "limit", args.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
-    name, raw_offset = _first(args, "offset", "skip")
-    offset = _bounded_int(errors, name, raw_offset, 0, 0, MAX_OFFSET)
-    after = None
+
+    def value(name, default=None):
+        return read(args, name, vocabularies, errors, default)
+
+    completed, state = value("status", (None, None))
+    completed = value("completed", completed)  # completed=true|false wins over status
+    sort = value("sort", "created")
+    descending = value("order", sort != "title")
+    limit = value("limit", DEFAULT_LIMIT)
+    offset, page = value("offset"), value("page")
+    if page is not None:  # 1-based pages of `limit` tasks, for clients that count pages
+        if offset is not None and offset != (page - 1) * limit:
+            errors.append({"field": "page", "message": "disagrees with offset"})
+        offset = (page - 1) * limit
+        if offset > MAX_OFFSET:
+            errors.append({"field": "page", "message": f"must be at most {MAX_OFFSET // limit + 1} with this limit"})
+    params = {"completed": completed, "state": state, "priority": value("priority"), "category": value("category"),
+              "tags": _tags(args, errors), "due_before": value("due_before"), "due_after": value("due_after"),
+              "overdue": value("overdue"), "has_due_date": value("has_due_date"), "search": value("search"),
+              "sort": sort, "descending": descending, "limit": limit, "offset": offset or 0, "after": None}
     if args.get("cursor") and not errors:
-        after = decode_cursor(args["cursor"], SORTS[sort], order == "desc", errors)
+        params["after"] = decode_cursor(args["cursor"], sort, descending, errors)
     if errors:
         raise ValidationError(errors, detail="Invalid list parameters.")
-    return ListParams(completed, state, priority, category, tags, due_before, due_after, overdue, has_due_date,
-                      search or None, SORTS[sort], order == "desc", limit, offset, after)
+    return ListParams(**params)
 
 
 def list_params(request, vocabularies):

@@ -74,11 +74,12 @@ def _nests_too_deep(text):
 
 @functools.cache
 def spellings(table, only=None):
-    """{spelling: field} for the writable fields of `table` (names and aliases)."""
+    """{spelling: field} for the writable fields of `table`: names and aliases, each also in
+    camelCase (`dueDate`, `isCompleted`, `tagIds`), for frontends written for other backends."""
     found = {}
     for field in F.writable(table, only):
         for spelling in (field.name, *field.aliases):
-            found[spelling] = field
+            found[spelling] = found[F.camel(spelling)] = field
     return found
 
 

@@ -3,11 +3,11 @@
 A frontend polls it for notifications, then clears (`remind_at: null`) or snoozes (a later
 `remind_at`) each one with PATCH /api/tasks/{id}.
 """
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
 from ..errors import ValidationError
 from ..jsonio import json_response
-from ..list_params import MAX_LIMIT, due_bound
+from ..list_params import read
 from ..store import reminders as store
 
 bp = Blueprint("reminders", __name__)
@@ -16,11 +16,9 @@ bp = Blueprint("reminders", __name__)
 @bp.get("", strict_slashes=False)
 def index():
     """Tasks not completed whose remind_at is at or before now (or `until`), earliest first."""
-    errors = []
-    until = due_bound(request.args, "until", errors)
-    limit = request.args.get("limit", str(store.DEFAULT_LIMIT))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-        errors.append({"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"})
+    errors, vocabularies = [], current_app.config["TODO_CONFIG"].vocabularies
+    until = read(request.args, "until", vocabularies, errors)
+    limit = read(request.args, "limit", vocabularies, errors, store.DEFAULT_LIMIT)
     if errors:
         raise ValidationError(errors, detail="Invalid parameters.")
-    return json_response(store.due(g.user_id, until, int(limit)))
+    return json_response(store.due(g.user_id, until, limit))

@@ -310,11 +310,17 @@ def parameters(vocabularies):
                         "Opaque `next_cursor` of the previous page, for the same sort and "
                         "order (422 otherwise). Stable while tasks are added."),
         "offset": query("offset", offset, "Rows to skip (older clients; prefer `cursor`)."),
+        "page": query("page", {"type": "integer", "minimum": 1, "maximum": MAX_OFFSET},
+                      "1-based page of `limit` tasks (the same as offset = (page - 1) x limit)."),
+        "page_size": query("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                           "Alias of `limit`."),
+        "per_page": query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                          "Alias of `limit`."),
         "skip": query("skip", offset, "Alias of `offset`."),
     }
 
 
 LIST_PARAMS = ["status", "status_filter", "completed", "priority", "category", "tag", "tags", "due_before",
                "due_after", "overdue", "has_due_date", "search", "q", "sort", "sort_by", "order", "limit", "cursor",
-               "offset", "skip"]
+               "offset", "skip", "page", "page_size", "per_page"]
 
