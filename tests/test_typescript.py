@@ -108,6 +108,7 @@ def test_the_compiled_client_runs_against_the_service(generated, server_url):
         "listed": {"count": 1, "ids": [task_id]},
         "renamed": {"title": "Typed task, renamed", "etag": '"2"'},
         "stale": {"status": 412, "code": "precondition_failed"},
+        "tagged": {"tag": "Errands", "names": ["Errands", "home"], "listed": ["Errands", "home"]},
         "completed": [True, False],
         "deleted": task_id,
         "gone": {"status": 404, "code": "not_found"},

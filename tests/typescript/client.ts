@@ -15,6 +15,8 @@ export type NewTask = components["schemas"]["TaskCreate"];
 export type TaskChanges = components["schemas"]["TaskUpdate"];
 export type Deleted = components["schemas"]["DeleteResult"];
 export type Problem = components["schemas"]["Problem"];
+export type Tag = components["schemas"]["Tag"];
+export type TagList = components["schemas"]["TagList"];
 export type ListQuery = NonNullable<paths["/api/tasks"]["get"]["parameters"]["query"]>;
 
 /** An answer: the resource (with its ETag), or the problem document and its status. */
@@ -57,6 +59,15 @@ export function todoClient(baseUrl: string, token: string) {
       })),
     remove: (id: number) =>
       result<Deleted>(api.DELETE("/api/tasks/{task_id}", { params: { path: { task_id: id } } })),
+    createTag: (name: string, color: string | null = null) =>
+      result<Tag>(api.POST("/api/tags", { body: { name, color } })),
+    tags: () => result<TagList>(api.GET("/api/tags")),
+    /** Replaces the task's tags by names (missing ones are created). */
+    tagTask: (id: number, names: string[]) =>
+      result<Task>(api.PUT("/api/tasks/{task_id}/tags", {
+        params: { path: { task_id: id } },
+        body: { tags: names },
+      })),
   };
 }
 
@@ -75,6 +86,9 @@ export async function demo(baseUrl: string, token: string) {
   const listed = value(await client.list({ status: "pending", sort: "priority", limit: 10 }), "list");
   const first = await client.update(created.id, { title: "Typed task, renamed" }, '"1"');
   const stale = await client.update(created.id, { description: "too late" }, '"1"');
+  const tag = value(await client.createTag("Errands", "#FF8800"), "create a tag");
+  const tagged = value(await client.tagTask(created.id, ["errands", "home"]), "tag the task");
+  const tags = value(await client.tags(), "list the tags");
   const done = value(await client.complete(created.id), "complete");
   const undone = value(await client.complete(created.id, false), "complete with a body");
   const deleted = value(await client.remove(created.id), "delete");
@@ -84,6 +98,7 @@ export async function demo(baseUrl: string, token: string) {
     listed: { count: listed.count, ids: listed.tasks.map((task) => task.id) },
     renamed: first.ok ? { title: first.value.title, etag: first.etag } : first.problem.code,
     stale: stale.ok ? "accepted" : { status: stale.status, code: stale.problem.code },
+    tagged: { tag: tag.name, names: tagged.tags.map((t) => t.name), listed: tags.tags.map((t) => t.name) },
     completed: [done.completed, undone.completed],
     deleted: deleted.deleted_id,
     gone: gone.ok ? "still there" : { status: gone.status, code: gone.problem.code },
