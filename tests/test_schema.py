@@ -160,7 +160,8 @@ def test_row_level_security_is_enabled_and_forced_on_every_user_table(catalog):
                           "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
                           "AND relname <> 'migratehistory' ORDER BY relname")
         policies = {r[0] for r in rows(cur, "SELECT tablename FROM pg_policies WHERE schemaname = 'public'")}
-    tables = ["idempotency_keys", "tags", "task_priorities", "task_statuses", "task_tags", "tasks", "users"]
+    tables = ["idempotency_keys", "tags", "task_completion_days", "task_priorities", "task_statuses",
+              "task_tags", "task_tallies", "tasks", "users"]
     assert flags == [(table, True, True) for table in tables]
     assert policies == set(tables)
 

@@ -86,6 +86,20 @@ class TaskTag(BaseModel):
         primary_key = CompositeKey("task", "tag")
 
 
+class TaskTally(BaseModel):
+    """How many tasks a user has per (priority, status, category), kept by triggers (migration 007)."""
+
+    user = ForeignKeyField(User, column_name="user_id")
+    priority = TextField()
+    status = TextField()
+    category = TextField()  # '' for tasks without one
+    n = IntegerField()
+
+    class Meta:
+        table_name = "task_tallies"
+        primary_key = CompositeKey("user", "priority", "status", "category")
+
+
 class IdempotencyKey(BaseModel):
     """The first answer to a create sent with an `Idempotency-Key`, replayed for 24 hours."""
 

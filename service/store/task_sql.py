@@ -10,7 +10,7 @@ from functools import reduce
 from peewee import SQL, Tuple, Value, fn
 
 from .. import fields
-from ..db.models import Tag, Task, TaskTag
+from ..db.models import Tag, Task, TaskTag, TaskTally
 
 ROW = Task.alias("task")  # reads use `tasks AS task`; writes return from `tasks`
 ORDERS = {"created": ROW.created_at, "updated": ROW.updated_at, "title": ROW.title,
@@ -43,12 +43,15 @@ def filter_shape(params):
             params.overdue, params.has_due_date)
 
 
-def filter_values(user, params):
+def filter_values(user, params, done):
     """The filters' values, by the names the builders take."""
     pattern = None
     if params.search is not None:
         pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return {"user": user, "state": params.state, "priority": params.priority, "category": params.category,
+    # The last state: the counters tell completed tasks by it (only then is it a value of the SQL).
+    done = done if tallied(filter_shape(params)) else None
+    return {"user": user, "done": done, "state": params.state, "priority": params.priority,
+            "category": params.category,
             "tags": list(params.tags) if params.tags else None, "pattern": pattern,
             "due_before": params.due_before and params.due_before[1],
             "due_after": params.due_after and params.due_after[1]}
@@ -59,7 +62,7 @@ def day_start(day, user):
     return SQL("((%s)::date::timestamp AT TIME ZONE (SELECT timezone FROM users WHERE id = %s))", [day, user])
 
 
-def filtered(query, model, shape, user, state, priority, category, tags, pattern, due_before, due_after,
+def filtered(query, model, shape, user, state, priority, category, tags, pattern, due_before, due_after, done=None,
              status=True):
     """`query` over `model` narrowed to `user` and the filters; without the status filter when
     `status` is false (the list's completed and pending counts ignore it)."""
@@ -93,9 +96,36 @@ def filtered(query, model, shape, user, state, priority, category, tags, pattern
     return query
 
 
+def tallied(shape):
+    """True when the filters are at most status, priority and category: then the counts come from
+    the counters the database keeps (task_tallies), whatever the number of tasks."""
+    return not any(shape[4:])
+
+
+def tally_counts(shape, filters):
+    """counts() from task_tallies: a few rows per user."""
+    completed, by_state, by_priority, by_category = shape[:4]
+    done = TaskTally.status == filters["done"]
+    status = [done if completed else ~done] if completed is not None else []
+    if by_state:
+        status.append(TaskTally.status == filters["state"])
+    total = fn.SUM(TaskTally.n)
+    matching = total.filter(reduce(operator.and_, status)) if status else total
+    query = TaskTally.select(fn.json_build_array(
+        fn.COALESCE(matching, 0), fn.COALESCE(total.filter(done), 0), fn.COALESCE(total.filter(~done), 0)))
+    query = query.where(TaskTally.user == filters["user"])
+    if by_priority:
+        query = query.where(TaskTally.priority == filters["priority"])
+    if by_category:
+        query = query.where(fn.lower(TaskTally.category) == filters["category"])
+    return query
+
+
 def counts(shape, filters, model=Task):
     """[count, completed_count, pending_count]: `count` under every filter, the other two under
     every filter but the status one."""
+    if tallied(shape):
+        return tally_counts(shape, filters)
     completed, by_state = shape[0], shape[1]
     status = [model.completed == completed] if completed is not None else []
     if by_state:

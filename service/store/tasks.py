@@ -65,7 +65,8 @@ def page(user, params, vocabularies):
     counts of the tasks matching the filters and the cursor of the next page. One round trip: the
     page and the counts come in one statement (two when a cursor or offset points past the end,
     which leaves no row to carry the counts)."""
-    shape, filters = task_sql.page_shape(params), task_sql.filter_values(user, params)
+    shape = task_sql.page_shape(params)
+    filters = task_sql.filter_values(user, params, vocabularies.done)
     after_value, after_id = params.after or (None, None)
     rows = query_cache.rows(task_sql.page_query, shape, fetch=params.limit + 1, after_value=after_value,
                             after_id=after_id, offset=params.offset if shape[-1] else None, **filters)
