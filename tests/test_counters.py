@@ -125,5 +125,6 @@ def test_the_list_counts_and_the_statistics_agree_with_counting(alice):
     scanned = alice.get("/api/stats?tz=Etc/UTC").get_json()
     assert counted == scanned
     assert counted["statistics"]["total_tasks"] == 12
-    assert counted["statistics"]["overdue_tasks"] == len([t for t in everything if t["due_date"] and not t["completed"]])
+    overdue = [t for t in everything if t["due_date"] and not t["completed"]]
+    assert counted["statistics"]["overdue_tasks"] == len(overdue)
     assert counted["by_category"] == {"Home": 4, "work": 4, "none": 4}

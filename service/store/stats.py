@@ -21,7 +21,8 @@ today AS (SELECT (now() AT TIME ZONE (SELECT name FROM zone))::date AS day),
 done AS (SELECT value FROM task_statuses ORDER BY rank DESC LIMIT 1),
 tallies AS (SELECT priority, status, category, n FROM task_tallies WHERE user_id = (SELECT id FROM me)),
 totals AS (
-    SELECT coalesce(sum(n), 0) AS total, coalesce(sum(n) FILTER (WHERE status = (SELECT value FROM done)), 0) AS completed,
+    SELECT coalesce(sum(n), 0) AS total,
+           coalesce(sum(n) FILTER (WHERE status = (SELECT value FROM done)), 0) AS completed,
            (SELECT count(*) FROM tasks WHERE user_id = (SELECT id FROM me) AND NOT completed AND due_date < now())
                AS overdue
     FROM tallies),
