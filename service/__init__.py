@@ -4,7 +4,7 @@ The house, each layer importing only those below it:
 - ground: config.py (the environment, validated once), fields.py (every field's rules, once),
   vocabularies.py, errors.py (the one problem envelope), jsonio.py
 - db/: the pooled, user-scoped database (pool.py), its watchdog, the compiled-query cache, the
-  models and the embedded PostgreSQL
+  models, the embedded PostgreSQL and the read replicas (replicas.py, routing.py)
 - validation.py and list_params.py (request input to typed values or 422), tokens.py (bearer
   tokens, no Flask)
 - store/: every query of the request path (tasks.py, users.py, export.py)
@@ -51,6 +51,7 @@ def create_app(config=None, database_url=None):
     register_error_handlers(app)
 
     app.register_blueprint(api.blueprint())
+    api.identity.retry_reads_on_primary(app)
     app.register_blueprint(docs.bp, url_prefix="/api")
     app.register_blueprint(health.bp)
 
