@@ -160,7 +160,7 @@ def load_config(env=None, dotenv=True):
     return Config(
         database_url=_database_url(env),
         replica_urls=_replica_urls(env),
-        replica_max_lag_ms=_int(env, "DATABASE_REPLICA_MAX_LAG_MS", 1000, minimum=1, maximum=3_600_000),
+        replica_max_lag_ms=_int(env, "DATABASE_REPLICA_MAX_LAG_MS", 1000, minimum=1, maximum=60_000),
         data_dir=Path(env.get("DATA_DIR", "").strip() or DEFAULT_DATA_DIR),
         pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=1000),
         pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 5.0),

@@ -38,7 +38,7 @@ def template():
 def cluster(template):
     """A primary and one streaming standby, both logging their statements."""
     with Cluster(template, **LOGGED) as made:
-        made.standby = made.add_standby(**LOGGED)
+        made.standby = made.add_standby(wal_retrieve_retry_interval="200ms", **LOGGED)
         yield made
 
 
@@ -166,6 +166,34 @@ def test_a_replica_that_stops_answering_mid_read_is_skipped_and_the_read_redone_
         # to the primary (the standby was marked down). Both ran there.
         assert read_took >= 2.0 and later_took < 1.0
         assert scoped(cluster.primary, alice.id) == on_primary + 2
+
+
+def test_a_write_whose_position_is_unknown_pins_its_user_to_the_primary_until_relearned(cluster):
+    """A write during a primary outage may or may not have committed, and its WAL position
+    cannot be read: the user's reads stay on the primary until the monitor, once the primary
+    is back, reads a position that covers it."""
+    with replica_app(cluster, cluster.standby) as app:
+        alice = Caller(app.test_client())
+        alice.create_task(title="before the outage")
+        settled(cluster, cluster.standby)
+        assert alice.get("/api/tasks").status_code == 200
+        assert scoped(cluster.standby, alice.id) == 1
+        positions = app.extensions["database"].replicas.positions
+        assert positions.required(alice.id)[1] is False
+        before_outage = cluster.primary.sql("SELECT pg_current_wal_flush_lsn() - '0/0'")[0][0]
+        cluster.primary.stop("fast")
+        assert alice.post("/api/tasks", json={"title": "in doubt"}).status_code == 503
+        assert positions.required(alice.id)[1] is True
+        assert alice.get("/api/tasks").status_code == 503  # pinned: the primary's, and it is down
+        cluster.primary.start()
+        assert until(lambda: positions.required(alice.id)[1] is False)
+        # Past everything written before the outage (and its shutdown checkpoint).
+        assert positions.required(alice.id)[0] > before_outage
+        cluster.wait_streaming(cluster.standby)
+        settled(cluster, cluster.standby)
+        listed = alice.get("/api/tasks")
+        assert [t["title"] for t in listed.get_json()["tasks"]] == ["before the outage"]
+        assert scoped(cluster.standby, alice.id) == 2
 
 
 def test_a_lagging_replica_serves_only_within_the_max_lag(template):
@@ -420,3 +448,24 @@ def test_multi_host_and_replica_urls_are_accepted_and_bad_ones_are_one_line():
             load_config(env)
         message = str(raised.value)
         assert needle in message and "\n" not in message and "hunter2" not in message
+
+
+def test_write_positions_are_shared_with_forked_workers_and_keep_the_highest():
+    import multiprocessing
+
+    from service.db.write_positions import WritePositions, parse_lsn
+
+    positions = WritePositions(slots=1)  # one slot: every user shares it
+    assert parse_lsn("16/B374D848") == 0x16B374D848
+    positions.record("alice", 500)
+    positions.record("bob", 200)  # lower: kept at 500 for both (only ever more careful)
+    assert positions.required("bob") == (500, False)
+    child = multiprocessing.get_context("fork").Process(target=positions.record, args=("carol", 900))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert positions.required("alice") == (900, False)  # written by the other process
+    slot = positions.pin("alice")
+    assert positions.required("bob") == (900, True)
+    positions.unpin(slot, 950)
+    assert positions.required("bob") == (950, False)

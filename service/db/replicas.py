@@ -65,7 +65,8 @@ class ReplicaSet:
         self.connect_timeout = config.connect_timeout
         self.positions = WritePositions()
         self._primary = (primary_url, primary_secret)
-        self._samples = deque(maxlen=int(self.max_lag / POLL_SECONDS) + 4)  # (sent_at, LSN)
+        # (sent_at, LSN): enough to span the bound (DATABASE_REPLICA_MAX_LAG_MS is at most 60 s)
+        self._samples = deque(maxlen=int(self.max_lag / POLL_SECONDS) + 4)
         self._pending = []  # (slot, since): positions lost by this process, to be re-learned
         self._turn = itertools.count()
         self._lock = threading.Lock()
