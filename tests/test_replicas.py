@@ -3,8 +3,9 @@ private servers (tests/pg_cluster.py: a primary and streaming standbys from the 
 PostgreSQL's binaries).
 
 Where a statement ran is read from the servers themselves: they log every statement
-(log_statement = all), and each statement of a request carries its user's scope
-(`set_config('app.user_id', '<id>', true)`), so a server's log counts that user's requests there.
+(log_statement = all), and each request's statement carries its user's scope
+(`set_config('app.user_id', '<id>', true)`; a transaction carries it on its BEGIN), so a server's
+log counts that user's reads there: a read is one such statement.
 """
 import re
 import signal
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.slow
 
 LOGGED = {"log_statement": "all"}
 MAX_LAG_MS = 1000
-SETTLE = 0.3  # a few monitor polls (50 ms each) on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def cluster(template):
 
 
 def scoped(server, user_id):
-    """How many requests of `user_id` ran statements on `server` (its log says)."""
+    """How many statements of `user_id` carrying their scope ran on `server` (its log says)."""
     return server.log_text().count(f"set_config('app.user_id', '{user_id}', true)")
 
 
@@ -64,10 +64,11 @@ def until(condition, timeout=10.0, pause=0.05):
     return bool(condition())
 
 
-def settled(cluster, standby):
-    """The standby has replayed everything so far and the app's monitors have seen it."""
-    cluster.wait_replayed(standby)
-    time.sleep(SETTLE)
+def settled(app, caller):
+    """Wait until the app's monitors have seen a replica replay past `caller`'s last write (and
+    within the lag bound): until then the primary serves them."""
+    replicas = app.extensions["database"].replicas
+    assert until(lambda: replicas.pick(caller.id) is not None), "no replica caught up"
 
 
 # Routing -----------------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def test_reads_are_served_by_the_standby_and_writes_by_the_primary(cluster):
         alice, bob = Caller(app.test_client()), Caller(app.test_client())
         task = alice.create_task(title="written on the primary")
         bobs = bob.create_task(title="bob's")
-        settled(cluster, cluster.standby)
+        settled(app, alice)
         base = scoped(cluster.primary, alice.id)
 
         reads = [alice.get("/api/tasks"), alice.get(f"/api/tasks/{task['id']}"),
@@ -108,7 +109,7 @@ def test_a_replica_read_is_one_round_trip_and_a_write_two(cluster):
     with replica_app(cluster, cluster.standby) as app:
         alice = Caller(app.test_client())
         task = alice.create_task(title="counted")
-        settled(cluster, cluster.standby)
+        settled(app, alice)
         primary = RoundTrips(app.extensions["database"])
         replica = RoundTrips(app.extensions["database"].replicas.replicas[0].db)
         for path in ("/api/tasks?limit=20", f"/api/tasks/{task['id']}", "/api/users/me"):
@@ -126,15 +127,17 @@ def test_a_newcomers_first_read_provisions_on_the_primary_and_reads_there(cluste
     with replica_app(cluster, cluster.standby) as app:
         someone = Caller(app.test_client())
         someone.create_task(title="warm the monitors")
-        settled(cluster, cluster.standby)
+        settled(app, someone)
         newcomer = Caller(app.test_client())
         me = newcomer.get("/api/users/me")
         assert me.status_code == 200 and me.get_json()["id"] == newcomer.id
         # Provisioning, the read and the write position, all on the primary.
         assert (scoped(cluster.primary, newcomer.id), scoped(cluster.standby, newcomer.id)) == (3, 0)
-        # Read-your-writes covers the provisioning too: the next read waits for the standby to
-        # hold the new row (it has by now), then goes there.
-        settled(cluster, cluster.standby)
+        # Read-your-writes covers the provisioning too: its position (after someone's write) is
+        # noted, so the next read waits for the standby to hold the new row, then goes there.
+        positions = app.extensions["database"].replicas.positions
+        assert positions.required(newcomer.id)[0] > positions.required(someone.id)[0] > 0
+        settled(app, newcomer)
         assert newcomer.get("/api/users/me").get_json()["id"] == newcomer.id
         assert scoped(cluster.standby, newcomer.id) == 1
 
@@ -143,7 +146,7 @@ def test_a_replica_that_stops_answering_mid_read_is_skipped_and_the_read_redone_
     with replica_app(cluster, cluster.standby, DATABASE_STATEMENT_TIMEOUT_MS="1000") as app:
         alice = Caller(app.test_client())
         task = alice.create_task(title="still readable")
-        settled(cluster, cluster.standby)
+        settled(app, alice)
         assert alice.get("/api/tasks").status_code == 200
         on_standby, on_primary = scoped(cluster.standby, alice.id), scoped(cluster.primary, alice.id)
         assert on_standby == 1
@@ -175,7 +178,7 @@ def test_a_write_whose_position_is_unknown_pins_its_user_to_the_primary_until_re
     with replica_app(cluster, cluster.standby) as app:
         alice = Caller(app.test_client())
         alice.create_task(title="before the outage")
-        settled(cluster, cluster.standby)
+        settled(app, alice)
         assert alice.get("/api/tasks").status_code == 200
         assert scoped(cluster.standby, alice.id) == 1
         positions = app.extensions["database"].replicas.positions
@@ -189,8 +192,7 @@ def test_a_write_whose_position_is_unknown_pins_its_user_to_the_primary_until_re
         assert until(lambda: positions.required(alice.id)[1] is False)
         # Past everything written before the outage (and its shutdown checkpoint).
         assert positions.required(alice.id)[0] > before_outage
-        cluster.wait_streaming(cluster.standby)
-        settled(cluster, cluster.standby)
+        settled(app, alice)
         listed = alice.get("/api/tasks")
         assert [t["title"] for t in listed.get_json()["tasks"]] == ["before the outage"]
         assert scoped(cluster.standby, alice.id) == 2
@@ -205,8 +207,7 @@ def test_a_lagging_replica_serves_only_within_the_max_lag(template):
         with replica_app(cluster, standby) as app, replica_app(cluster, standby) as other_host:
             alice = Caller(app.test_client())
             alice.create_task(title="seen by this host")
-            time.sleep(delay)
-            settled(cluster, standby)
+            settled(app, alice)
             assert alice.get("/api/tasks").get_json()["count"] == 1
             assert scoped(standby, alice.id) == 1
             written_at = time.monotonic()
