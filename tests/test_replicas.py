@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import Caller, RoundTrips, make_token
-from tests.pg_cluster import Cluster, Template
+from tests.pg_cluster import Cluster, Template, connect
 from tests.servers import Gunicorn, fresh_app, http
 
 pytestmark = pytest.mark.slow
@@ -92,6 +92,16 @@ def test_reads_are_served_by_the_standby_and_writes_by_the_primary(cluster):
         # (row-level security and the scope work on the replica as on the primary).
         assert scoped(cluster.standby, alice.id) == len(reads)
         assert scoped(cluster.primary, alice.id) == base
+        # The policies replicate with the schema: the app role sees only the scoped user's rows
+        # on the standby even without an owner condition.
+        conn = connect(cluster.url(cluster.standby))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT set_config('app.user_id', %s, false)", (alice.id,))
+                cur.execute("SELECT title FROM tasks")
+                assert cur.fetchall() == [("written on the primary",)]
+        finally:
+            conn.close()
 
         etag = alice.get(f"/api/tasks/{task['id']}").headers["ETag"]
         writes = [alice.patch(f"/api/tasks/{task['id']}", json={"title": "renamed"}, headers={"If-Match": etag}),
