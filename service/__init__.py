@@ -4,7 +4,7 @@ The house, each layer importing only those below it:
 - ground: config.py (the environment, validated once), fields.py (every field's rules, once),
   vocabularies.py, errors.py (the one problem envelope), jsonio.py
 - db/: the pooled, user-scoped database (pool.py), its watchdog, the compiled-query cache, the
-  models and the embedded PostgreSQL
+  models, the embedded PostgreSQL and the read replicas (replicas.py, routing.py)
 - validation.py and list_params.py (request input to typed values or 422), tokens.py (bearer
   tokens, no Flask)
 - store/: every query of the request path (tasks.py, users.py, export.py)
@@ -48,6 +48,7 @@ def create_app(config=None, database_url=None):
 
     api.register(app)  # under /api and /api/v1
     docs.register(app, api.PREFIXES)  # the same, and /openapi.json and /docs at the root
+    api.identity.retry_reads_on_primary(app, api.PREFIXES)  # a replica's failure: the read again, on the primary
     app.register_blueprint(health.bp)
     cors.configure(app, config.cors_origins)
     return app

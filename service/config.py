@@ -4,11 +4,14 @@ Every setting the service knows is listed here and in `.env.example`. A bad valu
 `ConfigError` with one line that names the variable; entry points print that line and exit.
 """
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from dotenv import load_dotenv
+from psycopg2 import ProgrammingError
+from psycopg2.extensions import parse_dsn
 
 from .vocabularies import (
     DEFAULT_PRIORITIES,
@@ -54,21 +57,43 @@ def _float(env, name, default, minimum=0.0):
     return value
 
 
+def _postgres_url(name, url):
+    """`url` if libpq can connect with it, else a ConfigError naming `name` (never echoing the
+    URL: it may hold a password). libpq reads it, not urlparse: a multi-host URL
+    (`postgresql://u@h1:5432,h2:5432/db?target_session_attrs=read-write`) has no single port."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgres", "postgresql"):
+        raise ConfigError(f"{name} must be a postgres:// or postgresql:// URL")
+    try:
+        params = parse_dsn(f"postgresql://{rest}")
+    except ProgrammingError:
+        raise ConfigError(f"{name} is not a URL libpq accepts (check its hosts, ports and "
+                          "query parameters)") from None
+    if not params.get("dbname"):
+        raise ConfigError(f"{name} must name a database (postgresql://user@host:5432/dbname)")
+    for port in params.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{name} has a malformed port")
+    return url
+
+
 def _database_url(env):
     url = env.get("DATABASE_URL", "").strip()
-    if not url:
-        return None
-    parsed = urlparse(url)
-    scheme = parsed.scheme.split("+")[0]
-    if scheme not in ("postgres", "postgresql"):
-        raise ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL")
-    if not (parsed.path or "").lstrip("/"):
-        raise ConfigError("DATABASE_URL must name a database (postgresql://user@host:5432/dbname)")
-    try:
-        parsed.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise ConfigError("DATABASE_URL has a malformed port") from None
-    return url
+    return _postgres_url("DATABASE_URL", url) if url else None
+
+
+# A URL may itself list several hosts (h1:5432,h2:5432), so the list splits only at a comma
+# that starts the next URL.
+_NEXT_URL = re.compile(r"\s*,\s*(?=[A-Za-z][\w+.-]*://)")
+
+
+def _replica_urls(env):
+    raw = env.get("DATABASE_REPLICA_URLS", "").strip().strip(",").strip()
+    if not raw:
+        return ()
+    urls = _NEXT_URL.split(raw)
+    return tuple(_postgres_url(f"DATABASE_REPLICA_URLS (URL {n} of {len(urls)})", url)
+                 for n, url in enumerate(urls, 1))
 
 
 def _http_url(env, name, default=None):
@@ -96,6 +121,8 @@ class Config:
     """The validated settings of one process."""
 
     database_url: str | None = None
+    replica_urls: tuple = field(default_factory=tuple)
+    replica_max_lag_ms: int = 1000
     data_dir: Path = DEFAULT_DATA_DIR
     pool_size: int = 10
     pool_timeout: float = 5.0
@@ -152,6 +179,8 @@ def load_config(env=None, dotenv=True):
     origins = tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
     return Config(
         database_url=_database_url(env),
+        replica_urls=_replica_urls(env),
+        replica_max_lag_ms=_int(env, "DATABASE_REPLICA_MAX_LAG_MS", 1000, minimum=1, maximum=60_000),
         data_dir=Path(env.get("DATA_DIR", "").strip() or DEFAULT_DATA_DIR),
         pool_size=_int(env, "DATABASE_POOL_SIZE", 10, minimum=1, maximum=1000),
         pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 5.0),

@@ -13,15 +13,17 @@ import time
 from urllib.parse import urlparse
 
 import peewee
+import psycopg2
 from flask import has_request_context
-from peewee import DatabaseProxy
 from playhouse.pool import PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
 
 from . import embedded
+from .replicas import Replica, ReplicaSet
+from .routing import RoutedDatabase
 from .watchdog import WATCHDOG
 
-database = DatabaseProxy()
+database = RoutedDatabase()
 
 # The settings a request's statements run under; transaction-local (`true`), so they end with
 # the statement or transaction and cannot leak to the next user of a pooled connection.
@@ -43,7 +45,9 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         self._statement_timeout = str(int(statement_timeout_ms))
         self._probe_idle_after = probe_idle_after
         self._returned_at = {}
+        self._read_only = set()  # ids of connections to a server that refused a write
         self.watchdog = WATCHDOG
+        self.replicas = None  # a ReplicaSet when read replicas are configured (primary only)
 
     # Deadlines -------------------------------------------------------------------------------
     def call_deadline(self):
@@ -109,7 +113,17 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
             params = scope + tuple(params or ())
-        return self._watched(super().execute_sql, sql, params)
+        try:
+            return self._watched(super().execute_sql, sql, params)
+        except peewee.InternalError as error:
+            if not isinstance(getattr(error, "orig", None), psycopg2.errors.ReadOnlySqlTransaction):
+                raise
+            # The server turned read-only (a switchover's first step): neither this connection
+            # nor the idle ones (same server) may serve a write again. New ones connect afresh,
+            # and target_session_attrs=read-write finds the new primary; meanwhile: 503.
+            self._read_only.add(id(self.connection()))
+            self.close_idle()
+            raise peewee.OperationalError("the database refused a write (read-only)") from error
 
     def commit(self):
         return self._watched(super().commit)
@@ -148,6 +162,8 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
     def _can_reuse(self, conn):
         # Check-in rolls back a transaction left open: a round trip the watchdog must cover too.
         # An idle connection (the usual case) needs no round trip, so no watch.
+        if id(conn) in self._read_only:
+            return False
         if self._adapter.txn_status(conn) == self._adapter.txn_idle:
             return True
         return self._guarded(super()._can_reuse, conn)
@@ -167,7 +183,14 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def _close_raw(self, conn):
         self._returned_at.pop(id(conn), None)
+        self._read_only.discard(id(conn))
         return super()._close_raw(conn)
+
+    def close_all(self):
+        """Close every pooled connection, and the replicas' with their monitors."""
+        if self.replicas is not None:
+            self.replicas.close()
+        return super().close_all()
 
 
 def _readable(conn):
@@ -201,7 +224,7 @@ def _libpq_url(url):
     return parsed._replace(netloc=netloc).geturl(), {"password": password}
 
 
-def make_database(config, url=None):
+def make_database(config, url=None, application_name="todo-service"):
     """A pooled, scoped database for `config` (connections open lazily, never at import)."""
     libpq_url, secret = _libpq_url(url or resolve_database_url(config))
     return ScopedPostgresqlDatabase(
@@ -211,14 +234,21 @@ def make_database(config, url=None):
         stale_timeout=config.pool_stale_timeout,
         statement_timeout_ms=config.statement_timeout_ms,
         connect_timeout=config.connect_timeout,
-        application_name="todo-service",
+        application_name=application_name,
         **secret,
     )
 
 
 def init_database(config, url=None):
-    """Bind the module's `database` proxy to a new pooled database and return it."""
+    """Bind the module's `database` proxy to a new pooled database (the primary, with its read
+    replicas when DATABASE_REPLICA_URLS lists some) and return it."""
+    url = url or resolve_database_url(config)
     db = make_database(config, url)
+    if config.replica_urls:
+        replicas = [Replica(f"replica-{n}", make_database(config, replica_url, "todo-service-replica"),
+                            *_libpq_url(replica_url))
+                    for n, replica_url in enumerate(config.replica_urls, 1)]
+        db.replicas = ReplicaSet(*_libpq_url(url), replicas, config)
     database.initialize(db)
     return db
 
