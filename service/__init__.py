@@ -9,7 +9,7 @@ The house, each layer importing only those below it:
   tokens, no Flask)
 - store/: every query of the request path (tasks.py, users.py, export.py)
 - api/: the authenticated /api routes (identity.py is its hook; one module per resource),
-  health.py, docs.py + openapi/, request_log.py, idempotency.py
+  health.py, docs.py + openapi/, request_log.py, idempotency.py, metrics.py (/metrics)
 - ops/: operator commands (cli, seeding, export/import), apart from the request path
 
 A request flows: `request_log.start_request` (request id, clock) -> the API blueprint's
@@ -20,7 +20,7 @@ log line) -> `identity.release` (connection back to the pool, scope dropped).
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, docs, health, request_log
+from . import api, docs, health, metrics, request_log
 from .config import load_config
 from .db import init_database
 from .errors import register_error_handlers
@@ -53,6 +53,7 @@ def create_app(config=None, database_url=None):
     app.register_blueprint(api.blueprint())
     app.register_blueprint(docs.bp, url_prefix="/api")
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)  # /metrics: outside /api, so no token or database work
 
     # CORS headers answer browsers, which always send Origin on a cross-origin request
     # (always_send=False). Error responses pass through the after_request hooks too, so

@@ -1,4 +1,4 @@
-"""Per-request plumbing: the request id and one structured log line per request."""
+"""Per-request plumbing: the request id, one structured log line and the metrics of each request."""
 import logging
 import random
 import re
@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import orjson
 from flask import g, request
 
+from . import metrics
+
 log = logging.getLogger("service.requests")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -15,6 +17,8 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def start_request():
     """Take the caller's X-Request-ID when it is sane, else make one; start the clock."""
     g.started = time.perf_counter()
+    metrics.IN_FLIGHT.inc()
+    g.in_flight = True
     given = request.headers.get("X-Request-ID", "")
     # 32 random hex digits, as uuid4().hex was. An id needs to be unique, not unguessable, so it
     # comes from `random` (reseeded in each forked worker) rather than a system call per request.
@@ -25,9 +29,14 @@ def finish_request(response):
     """Echo the request id and log the request in one line (never its headers or body)."""
     request_id = g.get("request_id")
     response.headers["X-Request-ID"] = request_id if request_id is not None else "-"
+    now = time.perf_counter()
+    rule = request.url_rule
+    # A failing after_request hook sends the error's response through here once more: count once.
+    if g.pop("in_flight", False):
+        metrics.IN_FLIGHT.dec()
+        metrics.observe_request(rule.rule if rule else None, request.method, response.status_code,
+                                now - g.started)
     if log.isEnabledFor(logging.INFO):
-        now = time.perf_counter()
-        rule = request.url_rule
         log.info("request", extra={"request": {
             "method": request.method,
             "route": rule.rule if rule else None,

@@ -7,17 +7,20 @@ message as one implicit transaction, so a transaction-local setting covers the s
 never outlives it); inside `atomic()` the settings ride along with `BEGIN`. Row-level security
 policies read `app.user_id`, so a query that forgot its owner condition still sees one user only.
 """
+import logging
+import re
 import select
 import threading
 import time
 from urllib.parse import urlparse
 
 import peewee
-from flask import has_request_context
+from flask import g, has_request_context, request
 from peewee import DatabaseProxy
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
 
+from .. import metrics
 from . import embedded
 from .watchdog import WATCHDOG
 
@@ -32,10 +35,13 @@ _SCOPE_SQL = ("SELECT set_config('app.user_id', %s, true), "
 
 
 PROBE_DEADLINE_SECONDS = 2.0
+log = logging.getLogger("service.db")
 
 
 class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
     """A pooled PostgreSQL database whose statements run under the bound user's scope."""
+
+    slow_statement_seconds = float("inf")  # make_database sets it from SLOW_QUERY_MS
 
     def __init__(self, *args, statement_timeout_ms=5000, probe_idle_after=1.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,6 +49,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         self._statement_timeout = str(int(statement_timeout_ms))
         self._probe_idle_after = probe_idle_after
         self._returned_at = {}
+        self._waiting = threading.local()
         self.watchdog = WATCHDOG
 
     # Deadlines -------------------------------------------------------------------------------
@@ -105,11 +112,18 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
             # under a scope never empty), and psycopg2 then reads each % as a placeholder.
             raise ValueError("a literal % in SQL sent through the database must be written %% "
                              "(psycopg2 formats every statement)")
-        scope = self.scope_params()
+        shape, scope = sql, self.scope_params()
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
             params = scope + tuple(params or ())
-        return self._watched(super().execute_sql, sql, params)
+        started = time.perf_counter()
+        try:
+            return self._watched(super().execute_sql, sql, params)
+        finally:
+            # Two clock reads and a comparison for a fast statement; only a slow one costs more.
+            elapsed = time.perf_counter() - started
+            if elapsed > self.slow_statement_seconds:
+                _log_slow_statement(shape, elapsed)
 
     def commit(self):
         return self._watched(super().commit)
@@ -163,11 +177,56 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def _close(self, conn, close_conn=False):
         self._returned_at[id(conn)] = time.monotonic()
-        return super()._close(conn, close_conn)
+        with self._pool_lock:  # metrics: the count is written under the lock that changes it
+            try:
+                return super()._close(conn, close_conn)
+            finally:
+                metrics.POOL_IN_USE.set(len(self._in_use))
 
     def _close_raw(self, conn):
         self._returned_at.pop(id(conn), None)
         return super()._close_raw(conn)
+
+    # Metrics: connections in use and threads waiting for one -------------------------------
+    def connect(self, reuse_if_open=False):
+        try:
+            return super().connect(reuse_if_open)
+        finally:
+            if getattr(self._waiting, "counted", False):  # got one, or gave up waiting
+                self._waiting.counted = False
+                metrics.POOL_WAITERS.dec()
+
+    def _connect(self):
+        with self._pool_lock:  # the pool's own lock (re-entrant): the count stays exact
+            try:
+                conn = super()._connect()
+            except MaxConnectionsExceeded:
+                # The pool (with a timeout) waits and retries: count this thread once.
+                if not getattr(self._waiting, "counted", False):
+                    self._waiting.counted = True
+                    metrics.POOL_WAITERS.inc()
+                raise
+            metrics.POOL_IN_USE.set(len(self._in_use))
+            return conn
+
+
+_WHITESPACE = re.compile(r"\s+")
+SLOW_SHAPE_MAX = 1000
+
+
+def _log_slow_statement(shape, seconds):
+    """One warning line for a slow statement: its route, duration and SQL text. Peewee sends
+    values as parameters, so the text holds placeholders (%s), never a value or a token."""
+    metrics.SLOW_STATEMENTS.inc()
+    route = request_id = None
+    if has_request_context():
+        route = request.url_rule.rule if request.url_rule else request.method
+        request_id = g.get("request_id")
+    text = _WHITESPACE.sub(" ", shape).strip()
+    if len(text) > SLOW_SHAPE_MAX:
+        text = text[:SLOW_SHAPE_MAX] + "..."
+    log.warning("slow statement: %.0f ms, route %s, request %s: %s", seconds * 1000, route or "-",
+                request_id or "-", text)
 
 
 def _readable(conn):
@@ -204,7 +263,7 @@ def _libpq_url(url):
 def make_database(config, url=None):
     """A pooled, scoped database for `config` (connections open lazily, never at import)."""
     libpq_url, secret = _libpq_url(url or resolve_database_url(config))
-    return ScopedPostgresqlDatabase(
+    db = ScopedPostgresqlDatabase(
         libpq_url,
         max_connections=config.pool_size,
         timeout=config.pool_timeout or None,
@@ -214,6 +273,14 @@ def make_database(config, url=None):
         application_name="todo-service",
         **secret,
     )
+    _watch_slow_statements(db, config)
+    return db
+
+
+def _watch_slow_statements(db, config):
+    """Log statements slower than SLOW_QUERY_MS (0: none)."""
+    if config.slow_query_ms > 0:
+        db.slow_statement_seconds = config.slow_query_ms / 1000
 
 
 def init_database(config, url=None):

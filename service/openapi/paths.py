@@ -115,6 +115,7 @@ def public_paths():
         "/readyz": {"get": _operation(
             "ready", "Readiness: the database answers and no migration is pending",
             "operations", {"200": _ok("Ready.", ref("Ready"))}, {503}, public=True)},
+        "/metrics": {"get": _metrics_operation()},
         "/api/openapi.json": {"get": _operation(
             "openapi", "This document", "docs",
             {"200": _ok("The OpenAPI 3.1 document.", {"type": "object"})}, public=True)},
@@ -131,3 +132,18 @@ def public_paths():
             {404}, ["filename"], public=True)},
     }
 
+
+
+def _metrics_operation():
+    """/metrics: public unless METRICS_TOKEN is set, then that token as a bearer token."""
+    operation = _operation(
+        "metrics", "Prometheus metrics of every worker", "operations",
+        {"200": _ok("Prometheus text format 0.0.4.", {"type": "string"},
+                    media="text/plain; version=0.0.4; charset=utf-8")},
+        {401}, public=True,
+        description="Request counts and latency per route template and status, requests in "
+                    "flight, pooled connections in use and waiters, database errors by kind, "
+                    "JWKS fetches, token-cache lookups and idempotent replays. Open unless "
+                    "METRICS_TOKEN is set; then `Authorization: Bearer <METRICS_TOKEN>`.")
+    operation["security"] = [{}, {"metricsToken": []}]
+    return operation

@@ -1,0 +1,111 @@
+"""Prometheus metrics, and `/metrics` to scrape them (text format 0.0.4).
+
+Under gunicorn every worker is a process of its own, so a scrape answered by one worker must
+still count the requests of all: gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a fresh
+folder before the app is imported, prometheus_client then keeps each value in a per-process
+mmap file there, and a scrape merges the files of every worker (counters of a worker that has
+exited are kept; its gauges are dropped by the child_exit hook). Without that variable (flask
+run, tests, bench.cpu) the values live in this process only.
+
+Labels are bounded: a route is its Flask rule (`/api/tasks/<int:task_id>`), never the path, so
+no id or user ever becomes a label; unknown methods are `OTHER`, unmatched paths `(unmatched)`.
+This module imports nothing of the service, so any layer may count into it (errors.py too:
+a refused scrape is a werkzeug Unauthorized, which the envelope turns into a problem document).
+"""
+import hmac
+import os
+
+from flask import Blueprint, current_app, request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+# prometheus_client decides the same way, once, when it is first imported.
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter("todo_http_requests", "Requests answered, by route template, method and status.",
+                   ["route", "method", "status"], registry=REGISTRY)
+LATENCY = Histogram("todo_http_request_duration_seconds",
+                    "Time from the request's first hook to its response, by route template, method and status.",
+                    ["route", "method", "status"], registry=REGISTRY,
+                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+IN_FLIGHT = Gauge("todo_http_requests_in_flight", "Requests being answered now.",
+                  registry=REGISTRY, multiprocess_mode="livesum")
+POOL_IN_USE = Gauge("todo_db_pool_connections_in_use", "Pooled database connections checked out now.",
+                    registry=REGISTRY, multiprocess_mode="livesum")
+POOL_WAITERS = Gauge("todo_db_pool_waiters", "Threads waiting for a free pooled connection now.",
+                     registry=REGISTRY, multiprocess_mode="livesum")
+DB_ERRORS = Counter("todo_db_errors", "Database errors that reached the error envelope, by kind.",
+                    ["kind"], registry=REGISTRY)
+SLOW_STATEMENTS = Counter("todo_db_slow_statements", "Statements that took longer than SLOW_QUERY_MS.",
+                          registry=REGISTRY)
+JWKS_FETCHES = Counter("todo_jwks_fetches", "Fetches of the JWKS, by outcome (ok, failed).",
+                       ["outcome"], registry=REGISTRY)
+TOKEN_CACHE = Counter("todo_token_cache_lookups", "Token verifications by whether the verified-token "
+                      "cache already held the token (hit) or it was decoded (miss).",
+                      ["result"], registry=REGISTRY)
+IDEMPOTENT_REPLAYS = Counter("todo_idempotent_replays", "Creates answered by replaying the first "
+                             "answer for their Idempotency-Key.", registry=REGISTRY)
+
+TOKEN_CACHE_HIT = TOKEN_CACHE.labels("hit")
+TOKEN_CACHE_MISS = TOKEN_CACHE.labels("miss")
+UNMATCHED = "(unmatched)"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Peewee's error classes (and the pool's) by the kind label they count under; others are "other".
+DB_ERROR_KINDS = {"IntegrityError": "integrity", "DataError": "data", "OperationalError": "operational",
+                  "InterfaceError": "interface", "ProgrammingError": "programming",
+                  "InternalError": "internal", "NotSupportedError": "not_supported",
+                  "MaxConnectionsExceeded": "pool_exhausted"}
+
+# The labelled children of REQUESTS and LATENCY by (route, method, status): `labels()` takes a
+# lock and formats its arguments each time, a dict lookup does not (the hot path).
+_children = {}
+
+
+def observe_request(rule, method, status, seconds):
+    """Count one answered request of Flask rule `rule` (None: no route matched)."""
+    key = (rule, method, status)
+    children = _children.get(key)
+    if children is None:
+        labels = (rule or UNMATCHED, method if method in METHODS else "OTHER", str(status))
+        children = _children.setdefault(key, (REQUESTS.labels(*labels), LATENCY.labels(*labels)))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def count_db_error(error):
+    """Count a database error the envelope answers, by its kind."""
+    DB_ERRORS.labels(DB_ERROR_KINDS.get(type(error).__name__, "other")).inc()
+
+
+def mark_process_dead(pid):
+    """gunicorn's child_exit: drop the gauges of worker `pid` (they described a live process)."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)
+
+
+bp = Blueprint("metrics", __name__)
+
+
+def _authorised(token):
+    """True when METRICS_TOKEN is unset, or the request carries it as a bearer token."""
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest: the time taken does not tell how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@bp.get("/metrics")
+def scrape():
+    """Every metric of every worker, in Prometheus' text format."""
+    if not _authorised(current_app.config["TODO_CONFIG"].metrics_token):
+        raise Unauthorized("Send the metrics token as Authorization: Bearer <METRICS_TOKEN>.",
+                           www_authenticate=WWWAuthenticate("Bearer", {"realm": "metrics"}))
+    registry = REGISTRY
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
