@@ -18,7 +18,9 @@ from tests.conftest import Caller, make_config, make_token
 from tests.jwks_server import JwksServer, SigningKey, better_auth_token, jwks_app
 from tests.servers import Gunicorn, fresh_app, http
 
-HEALTH = ("todo_http_requests_total", {"route": "/health", "method": "GET", "status": "200"})
+COUNT = "todo_http_request_duration_seconds_count"
+BUCKET = "todo_http_request_duration_seconds_bucket"
+HEALTH = (COUNT, {"route": "/health", "method": "GET", "status": "200"})
 
 
 def samples(text):
@@ -44,14 +46,16 @@ def local():
     return samples(metrics.generate_latest(metrics.REGISTRY).decode())
 
 
-def worker_counts(folder, name, labels):
-    """{pid: count} of one counter sample, read from each worker's own file in `folder`."""
+def worker_counts(folder, labels):
+    """{pid: requests} with these labels, read from each worker's own histogram file in `folder`
+    (a file holds every bucket's own count, so they add up to the requests)."""
     counts = {}
-    for path in folder.glob("counter_*.db"):
+    for path in folder.glob("histogram_*.db"):
         for key, number, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
             _metric, sample, sample_labels, _help = json.loads(key)
-            if sample == name and sample_labels == labels and number:
-                counts[path.stem.split("_")[1]] = number
+            if sample == BUCKET and sample_labels.pop("le", None) and sample_labels == labels and number:
+                pid = path.stem.split("_")[1]
+                counts[pid] = counts.get(pid, 0) + number
     return counts
 
 
@@ -70,14 +74,13 @@ def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url)
         after = scrape(server.port)
     finally:
         server.stop()
-    assert value(after, *HEALTH[:1], **HEALTH[1]) - value(before, *HEALTH[:1], **HEALTH[1]) == 40
+    assert value(after, COUNT, **HEALTH[1]) - value(before, COUNT, **HEALTH[1]) == 40
     # The first scrape was answered by some worker; the second sees it, whichever answers it.
-    assert value(after, "todo_http_requests_total", route="/metrics", method="GET", status="200") == 1
-    assert value(after, "todo_http_request_duration_seconds_count", route="/health", method="GET",
-                 status="200") == value(after, *HEALTH[:1], **HEALTH[1])
+    assert value(after, COUNT, route="/metrics", method="GET", status="200") == 1
+    assert value(after, BUCKET, le="+Inf", **HEALTH[1]) == value(after, COUNT, **HEALTH[1])
     listed = {"route": "/api/tasks", "method": "GET", "status": "200"}
-    assert value(after, "todo_http_requests_total", **listed) == 6
-    assert value(after, "todo_http_requests_total", route="/api/tasks/<int:task_id>", method="GET",
+    assert value(after, COUNT, **listed) == 6
+    assert value(after, COUNT, route="/api/tasks/<int:task_id>", method="GET",
                  status="401") == 1
     # The scrape itself is the one request in flight; every pooled connection is back.
     assert value(after, "todo_http_requests_in_flight") == 1
@@ -89,27 +92,27 @@ def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url)
     assert 1 <= misses <= 3  # one decode per worker that met the token
     names = {name for name, _labels in after}
     assert not any("12345" in str(labels) for _name, labels in after)
-    assert {"todo_http_request_duration_seconds_bucket", "todo_db_pool_waiters"} <= names
+    assert {BUCKET, "todo_db_pool_waiters"} <= names
 
 
 def test_an_operators_metrics_folder_is_emptied_at_start_and_holds_each_workers_file(database_url, tmp_path):
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    stale = MmapedDict(str(folder / "counter_999999.db"))  # what a previous server left behind
-    stale.write_value('["todo_http_requests", "todo_http_requests_total", '
-                      '{"method": "GET", "route": "/health", "status": "200"}, "old"]', 1000.0, 0.0)
+    stale = MmapedDict(str(folder / "histogram_999999.db"))  # what a previous server left behind
+    stale.write_value(json.dumps(["todo_http_request_duration_seconds", BUCKET, {"le": "+Inf", **HEALTH[1]},
+                                  "old"]), 1000.0, 0.0)
     stale.close()
     server = Gunicorn(database_url, workers=3, PROMETHEUS_MULTIPROC_DIR=str(folder))
     try:
-        assert not (folder / "counter_999999.db").exists()
+        assert not (folder / "histogram_999999.db").exists()
         sent = 0
         labels = HEALTH[1]
-        while len(worker_counts(folder, "todo_http_requests_total", labels)) < 2 and sent < 600:
+        while len(worker_counts(folder, labels)) < 2 and sent < 600:
             assert http(server.port, "GET", "/health").status == 200
             sent += 1
-        per_worker = worker_counts(folder, "todo_http_requests_total", labels)
+        per_worker = worker_counts(folder, labels)
         assert len(per_worker) >= 2, "every request went to one worker"
-        total = value(scrape(server.port), *HEALTH[:1], **labels)
+        total = value(scrape(server.port), COUNT, **labels)
     finally:
         server.stop()
     assert total == sum(per_worker.values())
@@ -133,10 +136,10 @@ def test_labels_are_route_templates_never_paths_or_user_ids(client, alice):
     assert client.get(f"/nowhere/{alice.id}").status_code == 404
     assert client.open("/health", method="BREW").status_code == 405
     parsed = local()
-    labels = {dict(labels).get("route") for name, labels in parsed if name == "todo_http_requests_total"}
+    labels = {dict(labels).get("route") for name, labels in parsed if name == COUNT}
     assert {"/api/tasks/<int:task_id>", "/api/<path_user_id>/tasks", "(unmatched)"} <= labels
     assert not any(alice.id in str(key) or "987654321" in str(key) for key in parsed)
-    assert value(parsed, "todo_http_requests_total", route="(unmatched)", method="OTHER", status="405") >= 1
+    assert value(parsed, COUNT, route="(unmatched)", method="OTHER", status="405") >= 1
 
 
 def test_a_metrics_token_is_required_when_configured(database_url):
@@ -152,7 +155,7 @@ def test_a_metrics_token_is_required_when_configured(database_url):
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
         assert secret not in refused.get_data(as_text=True)
     assert right.status_code == 200
-    assert "todo_http_requests_total" in right.get_data(as_text=True)
+    assert COUNT in right.get_data(as_text=True)
 
 
 def test_a_short_metrics_token_is_refused_at_startup():
