@@ -16,7 +16,8 @@
 - metrics: every worker writes its Prometheus values to files in PROMETHEUS_MULTIPROC_DIR and
   /metrics merges them (service/metrics.py). The folder is prepared here, before the app is
   imported: a fresh temporary one per server start (removed when the server stops), or the
-  operator's own with its old files removed. A worker that exits takes its gauges with it.
+  operator's own with its old files removed. Each worker samples its gauges once a second; a
+  worker that exits takes its gauges with it.
 """
 import glob
 import os
@@ -91,6 +92,11 @@ _check_pool(threads)
 def on_starting(server):
     """Check again once every setting is known: GUNICORN_CMD_ARGS may have changed threads."""
     _check_pool(server.cfg.threads)
+
+
+def post_fork(server, worker):
+    """In each new worker: sample its gauges into its metrics files once a second."""
+    metrics.start_sampler()
 
 
 def child_exit(server, worker):

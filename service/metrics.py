@@ -7,6 +7,12 @@ mmap file there, and a scrape merges the files of every worker (counters of a wo
 exited are kept; its gauges are dropped by the child_exit hook). Without that variable (flask
 run, tests, bench.cpu) the values live in this process only.
 
+Counters are written as things happen. The gauges (requests in flight, pooled connections in
+use, threads waiting for one) change twice per request, and a write to the mmap file costs
+about a microsecond: so they are plain numbers on the request path, sampled into the files by a
+thread of each worker once a second (started by gunicorn's post_fork) and by the worker that
+answers a scrape, just before it reads them. Without multiprocess mode they are read at scrape.
+
 Labels are bounded: a route is its Flask rule (`/api/tasks/<int:task_id>`), never the path, so
 no id or user ever becomes a label; unknown methods are `OTHER`, unmatched paths `(unmatched)`.
 This module imports nothing of the service, so any layer may count into it (errors.py too:
@@ -14,6 +20,9 @@ a refused scrape is a werkzeug Unauthorized, which the envelope turns into a pro
 """
 import hmac
 import os
+import threading
+import time
+import weakref
 
 from flask import Blueprint, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -59,6 +68,60 @@ DB_ERROR_KINDS = {"IntegrityError": "integrity", "DataError": "data", "Operation
                   "InterfaceError": "interface", "ProgrammingError": "programming",
                   "InternalError": "internal", "NotSupportedError": "not_supported",
                   "MaxConnectionsExceeded": "pool_exhausted"}
+
+SAMPLE_SECONDS = 1.0
+_pools = weakref.WeakSet()  # every pooled database of this process (pool_counts())
+_in_flight = [0]
+_in_flight_lock = threading.Lock()
+
+
+def request_started():
+    """A request began (request_log.start_request)."""
+    with _in_flight_lock:
+        _in_flight[0] += 1
+
+
+def request_finished():
+    """A request's response is ready (request_log.finish_request)."""
+    with _in_flight_lock:
+        _in_flight[0] -= 1
+
+
+def watch_pool(db):
+    """Report `db`'s connections in use and waiters (it has `pool_counts() -> (in_use, waiting)`)."""
+    _pools.add(db)
+
+
+def _pool_totals():
+    counts = [db.pool_counts() for db in list(_pools)]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def sample():
+    """Write this process's gauges to its files (multiprocess mode)."""
+    in_use, waiting = _pool_totals()
+    IN_FLIGHT.set(_in_flight[0])
+    POOL_IN_USE.set(in_use)
+    POOL_WAITERS.set(waiting)
+
+
+def start_sampler():
+    """gunicorn's post_fork: sample this worker's gauges once a second for its lifetime."""
+    if not MULTIPROCESS:
+        return
+
+    def forever():
+        while True:
+            sample()
+            time.sleep(SAMPLE_SECONDS)
+
+    threading.Thread(target=forever, name="metrics-sampler", daemon=True).start()
+
+
+if not MULTIPROCESS:  # read when scraped
+    IN_FLIGHT.set_function(lambda: _in_flight[0])
+    POOL_IN_USE.set_function(lambda: _pool_totals()[0])
+    POOL_WAITERS.set_function(lambda: _pool_totals()[1])
 
 # The labelled children of LATENCY by (route, method, status): `labels()` takes a lock and
 # formats its arguments each time, a dict lookup does not (the hot path).
@@ -106,6 +169,7 @@ def scrape():
                            www_authenticate=WWWAuthenticate("Bearer", {"realm": "metrics"}))
     registry = REGISTRY
     if MULTIPROCESS:
+        sample()  # this worker's gauges as they are now; the others' are at most a second old
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}

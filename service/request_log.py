@@ -17,7 +17,7 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def start_request():
     """Take the caller's X-Request-ID when it is sane, else make one; start the clock."""
     g.started = time.perf_counter()
-    metrics.IN_FLIGHT.inc()
+    metrics.request_started()
     g.in_flight = True
     given = request.headers.get("X-Request-ID", "")
     # 32 random hex digits, as uuid4().hex was. An id needs to be unique, not unguessable, so it
@@ -33,7 +33,7 @@ def finish_request(response):
     rule = request.url_rule
     # A failing after_request hook sends the error's response through here once more: count once.
     if g.pop("in_flight", False):
-        metrics.IN_FLIGHT.dec()
+        metrics.request_finished()
         metrics.observe_request(rule.rule if rule else None, request.method, response.status_code,
                                 now - g.started)
     if log.isEnabledFor(logging.INFO):

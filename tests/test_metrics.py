@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
@@ -71,6 +72,7 @@ def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url)
         for _ in range(6):
             assert http(server.port, "GET", "/api/tasks", headers={"Authorization": f"Bearer {token}"}).status == 200
         assert http(server.port, "GET", "/api/tasks/12345").status == 401
+        time.sleep(metrics.SAMPLE_SECONDS * 1.5)  # every worker has sampled its gauges since
         after = scrape(server.port)
     finally:
         server.stop()
@@ -93,6 +95,29 @@ def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url)
     names = {name for name, _labels in after}
     assert not any("12345" in str(labels) for _name, labels in after)
     assert {BUCKET, "todo_db_pool_waiters"} <= names
+
+
+def test_a_request_waiting_in_another_worker_shows_in_the_gauges(database_url, admin_db):
+    caller = f"gauges-{uuid.uuid4().hex[:8]}"
+    headers = {"Authorization": f"Bearer {make_token(caller)}"}
+    server = Gunicorn(database_url, workers=2)
+    try:
+        created = http(server.port, "POST", "/api/tasks", body={"title": "held"}, headers=headers)
+        assert created.status == 201
+        with admin_db.cursor() as cur:  # an operator's transaction holds the task's row
+            cur.execute("BEGIN")
+            cur.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (created.json()["id"],))
+        waiting = ThreadPoolExecutor(1).submit(
+            http, server.port, "PATCH", f"/api/tasks/{created.json()['id']}/complete", headers=headers)
+        time.sleep(metrics.SAMPLE_SECONDS * 2.5)  # whichever worker holds it has sampled it
+        during = [scrape(server.port) for _ in range(4)]  # answered by either worker
+        admin_db.cursor().execute("COMMIT")
+        assert waiting.result(30).status == 200
+    finally:
+        server.stop()
+    for parsed in during:
+        assert value(parsed, "todo_http_requests_in_flight") == 2  # the toggle and the scrape
+        assert value(parsed, "todo_db_pool_connections_in_use") == 1
 
 
 def test_an_operators_metrics_folder_is_emptied_at_start_and_holds_each_workers_file(database_url, tmp_path):

@@ -49,7 +49,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         self._statement_timeout = str(int(statement_timeout_ms))
         self._probe_idle_after = probe_idle_after
         self._returned_at = {}
-        self._waiting = threading.local()
+        self._waiting = set()  # idents of the threads waiting for a connection (metrics)
         self.watchdog = WATCHDOG
 
     # Deadlines -------------------------------------------------------------------------------
@@ -177,37 +177,30 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def _close(self, conn, close_conn=False):
         self._returned_at[id(conn)] = time.monotonic()
-        with self._pool_lock:  # metrics: the count is written under the lock that changes it
-            try:
-                return super()._close(conn, close_conn)
-            finally:
-                metrics.POOL_IN_USE.set(len(self._in_use))
+        return super()._close(conn, close_conn)
 
     def _close_raw(self, conn):
         self._returned_at.pop(id(conn), None)
         return super()._close_raw(conn)
 
-    # Metrics: connections in use and threads waiting for one -------------------------------
+    # Metrics: connections in use and threads waiting for one ------------------------------
+    def pool_counts(self):
+        """(connections checked out, threads waiting for one), read by the metrics sampler."""
+        return len(self._in_use), len(self._waiting)
+
     def connect(self, reuse_if_open=False):
         try:
             return super().connect(reuse_if_open)
         finally:
-            if getattr(self._waiting, "counted", False):  # got one, or gave up waiting
-                self._waiting.counted = False
-                metrics.POOL_WAITERS.dec()
+            if self._waiting:  # empty unless the pool ran out: one check on the usual path
+                self._waiting.discard(threading.get_ident())
 
     def _connect(self):
-        with self._pool_lock:  # the pool's own lock (re-entrant): the count stays exact
-            try:
-                conn = super()._connect()
-            except MaxConnectionsExceeded:
-                # The pool (with a timeout) waits and retries: count this thread once.
-                if not getattr(self._waiting, "counted", False):
-                    self._waiting.counted = True
-                    metrics.POOL_WAITERS.inc()
-                raise
-            metrics.POOL_IN_USE.set(len(self._in_use))
-            return conn
+        try:
+            return super()._connect()
+        except MaxConnectionsExceeded:
+            self._waiting.add(threading.get_ident())  # the pool (with a timeout) waits and retries
+            raise
 
 
 _WHITESPACE = re.compile(r"\s+")
@@ -273,12 +266,13 @@ def make_database(config, url=None):
         application_name="todo-service",
         **secret,
     )
-    _watch_slow_statements(db, config)
+    _observe(db, config)
     return db
 
 
-def _watch_slow_statements(db, config):
-    """Log statements slower than SLOW_QUERY_MS (0: none)."""
+def _observe(db, config):
+    """Report the pool's counts to /metrics; log statements slower than SLOW_QUERY_MS (0: none)."""
+    metrics.watch_pool(db)
     if config.slow_query_ms > 0:
         db.slow_statement_seconds = config.slow_query_ms / 1000
 
