@@ -198,10 +198,11 @@ def test_a_bypassrls_role_is_named(admin_url):
 
 def test_more_pooled_connections_than_the_server_allows_fail(scratch):
     _name, url, _conn = scratch
-    code, checks = run_doctor(url, "--workers", "40", "--instances", "3")
+    code, checks = run_doctor(url, "--workers", "200", "--instances", "3")  # 2400 > max_connections
     assert code == 1
     assert set(failing(checks)) == {"connections"}
-    assert checks["connections"]["detail"].startswith("pool 10 x 40 workers x 3 instance(s) = 1200")
+    assert checks["connections"]["detail"].startswith(
+        "200 workers x 4 connections (pool 10, 4 threads) x 3 instance(s) = 2400 at most")
 
 
 def test_an_unreachable_database_is_one_failing_line(tmp_path):

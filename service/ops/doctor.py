@@ -5,7 +5,6 @@ It connects as the service does (its pool, DATABASE_URL or the embedded server, 
 and changes nothing: the expected schema is derived from the migrations inside a transaction
 that is rolled back (schema_catalog.py), the plans are EXPLAINs, the pooler probes are SELECTs.
 """
-import contextlib
 import os
 import statistics
 import time
@@ -18,12 +17,13 @@ from werkzeug.datastructures import MultiDict
 from ..health import expected_migrations
 from ..list_params import SORTS, parse_list_params
 from ..store.tasks import _page_query, page_arguments
-from . import schema_catalog
+from . import pooler, schema_catalog
 
 MIN_SERVER_VERSION = 140000
 SLOW_ROUND_TRIP_MS = 20.0
 CLOCK_SKEW_SECONDS = 5.0
 PROBE_USER = "doctor-probe"
+GUNICORN_THREADS = 4  # gunicorn.conf.py's threads per worker
 # What a difference of each kind means: a missing or changed one always fails; one the code does
 # not know fails where it can widen access (a permissive policy ORs with the service's own).
 SCHEMA_CHECKS = (("tables", "tables", "warn"), ("columns", "columns", "warn"), ("types", "types", "warn"),
@@ -222,13 +222,15 @@ def _connections(db, config, workers, instances):
                (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
                (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user),
                (SELECT datconnlimit FROM pg_database WHERE datname = current_database())""").fetchone()
-    need = config.pool_size * workers * instances
+    # A worker's threads hold one connection each at most: the pool opens no more than that.
+    per_worker = min(config.pool_size, GUNICORN_THREADS)
+    need = per_worker * workers * instances
     limits = [("max_connections less reserved", max_connections - reserved)]
     limits += [("the role's CONNECTION LIMIT", role_limit)] if role_limit >= 0 else []
     limits += [("the database's CONNECTION LIMIT", db_limit)] if db_limit >= 0 else []
     name, limit = min(limits, key=lambda item: item[1])
-    detail = (f"pool {config.pool_size} x {workers} workers x {instances} instance(s) = {need} "
-              f"connections at most; {name}: {limit} ({in_use} in use now)")
+    detail = (f"{workers} workers x {per_worker} connections (pool {config.pool_size}, {GUNICORN_THREADS} "
+              f"threads) x {instances} instance(s) = {need} at most; {name}: {limit} ({in_use} in use now)")
     if need > limit:
         return Check("connections", "fail", detail + ": lower DATABASE_POOL_SIZE or WEB_CONCURRENCY, "
                                                      "or put PgBouncer in front")
@@ -236,51 +238,7 @@ def _connections(db, config, workers, instances):
 
 
 def _pooler(db):
-    """Transaction pooling shows as two open client connections reaching the same backend."""
-    dsn, params = db.database, dict(db.connect_params)
-    params.pop("application_name", None)
-    try:
-        with contextlib.ExitStack() as stack:
-            first, second = (stack.enter_context(contextlib.closing(
-                psycopg2.connect(dsn, application_name="todo-doctor", **params))) for _ in range(2))
-            return _pooling_mode(first, second)
-    except psycopg2.Error as error:
-        return Check("pooler", "fail", f"probing with two connections failed: {_first_line(error)}")
-
-
-def _pooling_mode(first, second):
-    for conn in (first, second):
-        conn.autocommit = True
-    seen = ({}, {})
-    for _ in range(6):
-        for conn, pids in zip((first, second), seen, strict=True):
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_backend_pid()")
-                pids[cur.fetchone()[0]] = True
-    with first.cursor() as cur:
-        # The service's own pattern: the scope set for one statement (its message) only.
-        cur.execute("SELECT set_config('app.user_id', 'doctor-probe', true); "
-                    "SELECT current_setting('app.user_id', true)")
-        scoped = cur.fetchone()[0]
-        cur.execute("SELECT coalesce(current_setting('app.user_id', true), '')")
-        after = cur.fetchone()[0]
-    if scoped != "doctor-probe" or after != "":
-        return Check("pooler", "fail", f"a statement's scope did not hold or leaked (saw {scoped!r}, then {after!r})")
-    try:
-        first.autocommit = False
-        with first.cursor() as cur:
-            cur.execute("SELECT 1")
-            cur.execute("SELECT 2")
-        first.rollback()
-    except psycopg2.Error as error:
-        return Check("pooler", "fail", f"multi-statement transactions refused ({_first_line(error)}): "
-                                       "PgBouncer in statement mode; use pool_mode = transaction")
-    if set(seen[0]) & set(seen[1]) or len(seen[0]) > 1 or len(seen[1]) > 1:
-        return Check("pooler", "pass", "transaction pooling detected (PgBouncer or alike: open client "
-                                       "connections shared backends); fine: the service's scope rides with "
-                                       "each statement and nothing outlives its transaction")
-    return Check("pooler", "pass", "no transaction pooler (each client connection keeps its own backend: "
-                                   "a direct connection or session pooling)")
+    return Check("pooler", *pooler.probe(db))
 
 
 def default_workers():
