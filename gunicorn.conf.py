@@ -45,7 +45,10 @@ def _prepare_metrics_dir():
     os.environ[_MULTIPROC_OWNER] = str(os.getpid())
 
 
-_prepare_metrics_dir()
+# gunicorn executes this file as the module `__config__`; a reader of its settings (bench/report.py
+# runs it with runpy) gets them without a metrics folder of its own.
+if __name__ == "__config__":
+    _prepare_metrics_dir()
 
 from service import metrics  # noqa: E402 - after the metrics folder is set
 from service.config import ConfigError, load_config  # noqa: E402

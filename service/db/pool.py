@@ -213,7 +213,7 @@ def _log_slow_statement(shape, seconds):
     metrics.SLOW_STATEMENTS.inc()
     route = request_id = None
     if has_request_context():
-        route = request.url_rule.rule if request.url_rule else request.method
+        route = request.url_rule.rule if request.url_rule else metrics.UNMATCHED
         request_id = g.get("request_id")
     text = _WHITESPACE.sub(" ", shape).strip()
     if len(text) > SLOW_SHAPE_MAX:
