@@ -18,6 +18,8 @@ no id or user ever becomes a label; unknown methods are `OTHER`, unmatched paths
 This module imports nothing of the service, so any layer may count into it (errors.py too:
 a refused scrape is a werkzeug Unauthorized, which the envelope turns into a problem document).
 """
+import collections
+import functools
 import hmac
 import os
 import threading
@@ -71,20 +73,10 @@ DB_ERROR_KINDS = {"IntegrityError": "integrity", "DataError": "data", "Operation
 
 SAMPLE_SECONDS = 1.0
 _pools = weakref.WeakSet()  # every pooled database of this process (pool_counts())
-_in_flight = [0]
-_in_flight_lock = threading.Lock()
-
-
-def request_started():
-    """A request began (request_log.start_request)."""
-    with _in_flight_lock:
-        _in_flight[0] += 1
-
-
-def request_finished():
-    """A request's response is ready (request_log.finish_request)."""
-    with _in_flight_lock:
-        _in_flight[0] -= 1
+# One item per request in flight: a deque's append and pop are atomic, with no lock to take.
+_in_flight = collections.deque()
+request_started = functools.partial(_in_flight.append, None)  # request_log.start_request
+request_finished = _in_flight.pop  # request_log.finish_request
 
 
 def watch_pool(db):
@@ -100,7 +92,7 @@ def _pool_totals():
 def sample():
     """Write this process's gauges to its files (multiprocess mode)."""
     in_use, waiting = _pool_totals()
-    IN_FLIGHT.set(_in_flight[0])
+    IN_FLIGHT.set(len(_in_flight))
     POOL_IN_USE.set(in_use)
     POOL_WAITERS.set(waiting)
 
@@ -119,7 +111,7 @@ def start_sampler():
 
 
 if not MULTIPROCESS:  # read when scraped
-    IN_FLIGHT.set_function(lambda: _in_flight[0])
+    IN_FLIGHT.set_function(lambda: len(_in_flight))
     POOL_IN_USE.set_function(lambda: _pool_totals()[0])
     POOL_WAITERS.set_function(lambda: _pool_totals()[1])
 
