@@ -140,8 +140,9 @@ def _schema(db):
                                                   "back; the role needs CREATE on the database)")]
     checks = []
     for kind, title, unexpected_status in SCHEMA_CHECKS:
-        missing, unexpected, changed = schema_catalog.differences(expected, live, kind)
+        missing, unexpected, changed, on_missing = schema_catalog.differences(expected, live, kind)
         reasons = [f"missing: {', '.join(missing)}"] * bool(missing)
+        reasons += [f"{on_missing} missing with their tables"] * bool(on_missing)
         reasons += [f"differs from the migrations: {', '.join(changed)}"] * bool(changed)
         if reasons:
             extra = f"; not in the migrations: {', '.join(unexpected)}" if unexpected else ""
@@ -161,8 +162,10 @@ def _row_level_security(expected, live):
     guarded = sorted(table for (table, _), (enabled, _forced) in expected["row_level_security"].items() if enabled)
     problems = []
     for table in guarded:
-        enabled, forced = live["row_level_security"].get((table, table), (False, False))
-        if not enabled:
+        enabled, forced = live["row_level_security"].get((table, table), (None, None))
+        if enabled is None:
+            problems.append(f"{table}: the table is missing")
+        elif not enabled:
             problems.append(f"{table}: row-level security is disabled")
         elif not forced:
             problems.append(f"{table}: not FORCEd (the table's owner, often the service's role, bypasses it)")

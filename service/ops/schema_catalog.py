@@ -117,8 +117,13 @@ def expected_and_live(db, live_schema):
 
 
 def differences(expected, live, kind):
-    """(missing, unexpected, changed) entries of `kind`: names, each 'name on table'."""
-    want, have = expected[kind], live[kind]
+    """(missing, unexpected, changed, on_missing_tables) entries of `kind`: names, each 'name on
+    table'. What belongs to a missing table is only counted: the table is named already."""
+    gone = {table for table, _ in expected["tables"]} - {table for table, _ in live["tables"]}
+    if kind == "tables":
+        gone = set()
+    want = {key: value for key, value in expected[kind].items() if key[0] not in gone}
+    have = live[kind]
 
     def label(key):
         table, name = key
@@ -127,4 +132,4 @@ def differences(expected, live, kind):
     missing = sorted(label(key) for key in want.keys() - have.keys())
     unexpected = sorted(label(key) for key in have.keys() - want.keys())
     changed = sorted(label(key) for key in want.keys() & have.keys() if want[key] != have[key])
-    return missing, unexpected, changed
+    return missing, unexpected, changed, len(expected[kind]) - len(want)
