@@ -15,10 +15,11 @@
   traceback), and workers fork with the code already loaded.
 - metrics: every worker writes its Prometheus values to files in PROMETHEUS_MULTIPROC_DIR and
   /metrics merges them (service/metrics.py). The folder is prepared here, before the app is
-  imported: a fresh temporary one per server start (removed when the server stops), or the
+  imported: a fresh temporary one per server start (removed when the master exits), or the
   operator's own with its old files removed. Each worker samples its gauges once a second; a
   worker that exits takes its gauges with it.
 """
+import atexit
 import glob
 import os
 import shutil
@@ -43,6 +44,15 @@ def _prepare_metrics_dir():
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory, not disk
     os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="todo-metrics-", dir=shm)
     os.environ[_MULTIPROC_OWNER] = str(os.getpid())
+    # Removed when the master exits, however it does (a stop, a configuration error, a failed
+    # preload); forked workers inherit the hook, but the folder is not theirs.
+    atexit.register(_remove_metrics_dir)
+
+
+def _remove_metrics_dir():
+    """Remove the metrics folder this master made (never the operator's)."""
+    if os.environ.get(_MULTIPROC_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.environ[MULTIPROC_DIR], ignore_errors=True)
 
 
 # gunicorn executes this file as the module `__config__`; a reader of its settings (bench/report.py
@@ -106,11 +116,6 @@ def child_exit(server, worker):
     """A worker exited: its gauges (requests in flight, pool) no longer describe anything."""
     metrics.mark_process_dead(worker.pid)
 
-
-def on_exit(server):
-    """The server stops: remove the metrics folder it made (never the operator's)."""
-    if os.environ.get(_MULTIPROC_OWNER) == str(os.getpid()):
-        shutil.rmtree(os.environ[MULTIPROC_DIR], ignore_errors=True)
 
 
 preload_app = True

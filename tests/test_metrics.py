@@ -4,10 +4,12 @@ thing it counts happens."""
 import io
 import json
 import logging
+import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
@@ -62,9 +64,17 @@ def worker_counts(folder, labels):
 
 # --- Scraped from gunicorn ----------------------------------------------------------------------
 
+def metrics_folders():
+    """The folders gunicorn.conf.py makes for a server's metrics."""
+    return {str(path) for place in ("/dev/shm", tempfile.gettempdir())  # noqa: S108
+            for path in Path(place).glob("todo-metrics-*")}
+
+
 def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url):
+    folders = metrics_folders()
     server = Gunicorn(database_url, workers=3)
     try:
+        assert len(metrics_folders() - folders) == 1, "a fresh metrics folder for this server"
         before = scrape(server.port)
         token = make_token(f"metrics-{uuid.uuid4().hex[:8]}")
         for _ in range(40):  # a fresh connection each: the workers share them out
@@ -76,6 +86,7 @@ def test_counts_from_several_gunicorn_workers_add_up_in_one_scrape(database_url)
         after = scrape(server.port)
     finally:
         server.stop()
+    assert metrics_folders() - folders == set(), "the server's metrics folder outlived it"
     assert value(after, COUNT, **HEALTH[1]) - value(before, COUNT, **HEALTH[1]) == 40
     # The first scrape was answered by some worker; the second sees it, whichever answers it.
     assert value(after, COUNT, route="/metrics", method="GET", status="200") == 1
