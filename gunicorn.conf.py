@@ -13,11 +13,55 @@
 - preload: the app is built once in the master, so a bad setting stops the server with one
   line before any worker starts (validating inside workers makes gunicorn print a HaltServer
   traceback), and workers fork with the code already loaded.
+- metrics: every worker writes its Prometheus values to files in PROMETHEUS_MULTIPROC_DIR and
+  /metrics merges them (service/metrics.py). The folder is prepared here, before the app is
+  imported: a fresh temporary one per server start (removed when the master exits), or the
+  operator's own with its old files removed. Each worker samples its gauges once a second; a
+  worker that exits takes its gauges with it.
 """
+import atexit
+import glob
 import os
+import shutil
 import sys
+import tempfile
 
-from service.config import ConfigError, load_config
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_MULTIPROC_OWNER = "TODO_METRICS_DIR_MASTER"  # the master that made the folder (ours to remove)
+
+
+def _prepare_metrics_dir():
+    """Set PROMETHEUS_MULTIPROC_DIR before prometheus_client is imported, for this server only."""
+    owner = os.environ.get(_MULTIPROC_OWNER)
+    if owner == str(os.getpid()):
+        return  # this file read again by the same master (SIGHUP): keep its folder
+    if MULTIPROC_DIR in os.environ and not owner:
+        # The operator's folder: counts of an earlier server would be added to this one's.
+        os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
+        for stale in glob.glob(os.path.join(os.environ[MULTIPROC_DIR], "*.db")):
+            os.remove(stale)
+        return
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory, not disk
+    os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="todo-metrics-", dir=shm)
+    os.environ[_MULTIPROC_OWNER] = str(os.getpid())
+    # Removed when the master exits, however it does (a stop, a configuration error, a failed
+    # preload); forked workers inherit the hook, but the folder is not theirs.
+    atexit.register(_remove_metrics_dir)
+
+
+def _remove_metrics_dir():
+    """Remove the metrics folder this master made (never the operator's)."""
+    if os.environ.get(_MULTIPROC_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.environ[MULTIPROC_DIR], ignore_errors=True)
+
+
+# gunicorn executes this file as the module `__config__`; a reader of its settings (bench/report.py
+# runs it with runpy) gets them without a metrics folder of its own.
+if __name__ == "__config__":
+    _prepare_metrics_dir()
+
+from service import instruments  # noqa: E402 - after the metrics folder is set
+from service.config import ConfigError, load_config  # noqa: E402
 
 
 def _fail(message):
@@ -61,6 +105,17 @@ _check_pool(threads)
 def on_starting(server):
     """Check again once every setting is known: GUNICORN_CMD_ARGS may have changed threads."""
     _check_pool(server.cfg.threads)
+
+
+def post_fork(server, worker):
+    """In each new worker: sample its gauges into its metrics files once a second."""
+    instruments.start_sampler()
+
+
+def child_exit(server, worker):
+    """A worker exited: its gauges (requests in flight, pool) no longer describe anything."""
+    instruments.mark_process_dead(worker.pid)
+
 
 
 preload_app = True

@@ -9,7 +9,8 @@ The house, each layer importing only those below it:
   tokens, no Flask)
 - store/: every query of the request path (tasks.py, users.py, export.py)
 - api/: the authenticated /api routes, also under /api/v1 (identity.py is its hook; one module
-  per resource), health.py, docs.py + openapi/, request_log.py, idempotency.py, cors.py
+  per resource), health.py, docs.py + openapi/, request_log.py, idempotency.py, cors.py,
+  metrics.py (/metrics)
 - ops/: operator commands (cli, seeding, export/import), apart from the request path
 
 A request flows: `request_log.start_request` (request id, clock) -> `cors.answer_preflight`
@@ -20,7 +21,7 @@ log line) -> `identity.release` (connection back to the pool, scope dropped).
 """
 from flask import Flask
 
-from . import api, cors, docs, health, request_log
+from . import api, cors, docs, health, metrics, request_log
 from .config import load_config
 from .db import init_database
 from .errors import register_error_handlers
@@ -50,5 +51,6 @@ def create_app(config=None, database_url=None):
     docs.register(app, api.PREFIXES)  # the same, and /openapi.json and /docs at the root
     api.identity.retry_reads_on_primary(app, api.PREFIXES)  # a replica's failure: the read again, on the primary
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)  # /metrics: outside /api, so no token or database work
     cors.configure(app, config.cors_origins)
     return app

@@ -24,6 +24,12 @@ from .vocabularies import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def expected_migrations():
+    """The migration names shipped with this code, in order."""
+    return sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 
 
 class ConfigError(Exception):
@@ -116,6 +122,14 @@ def _vocabularies(env):
     return Vocabularies(priority=priority, status=status)
 
 
+def _observability(env):
+    """METRICS_TOKEN (optional bearer token guarding /metrics) and SLOW_QUERY_MS."""
+    token = env.get("METRICS_TOKEN", "").strip() or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (try: openssl rand -hex 16)")
+    return {"metrics_token": token, "slow_query_ms": _int(env, "SLOW_QUERY_MS", 500, minimum=0)}
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated settings of one process."""
@@ -137,6 +151,8 @@ class Config:
     jwks_min_refresh_seconds: float = 1.0
     cors_origins: tuple = field(default_factory=tuple)
     max_content_length: int = 1024 * 1024
+    metrics_token: str | None = None
+    slow_query_ms: int = 500
     log_format: str = "json"
     log_level: str = "INFO"
     vocabularies: Vocabularies = DEFAULT_VOCABULARIES
@@ -195,6 +211,7 @@ def load_config(env=None, dotenv=True):
         jwks_min_refresh_seconds=_float(env, "JWKS_MIN_REFRESH_SECONDS", 1.0),
         cors_origins=origins,
         max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        **_observability(env),
         log_format=log_format,
         log_level=log_level,
         vocabularies=_vocabularies(env),

@@ -13,6 +13,7 @@ from peewee import DatabaseError, DataError, IntegrityError, InterfaceError, Ope
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
+from . import instruments
 from .jsonio import json_response
 
 log = logging.getLogger("service.errors")
@@ -99,17 +100,25 @@ def _http_error(error):
 
 
 def _unavailable(error):
+    instruments.count_db_error(error)
     log.warning("database unavailable: %s", type(error).__name__)
     return problem(503, "The database is unavailable; try again shortly.",
                    headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
 def _integrity_error(error):
+    instruments.count_db_error(error)
     return problem(409, "The change conflicts with existing data.")
 
 
 def _data_error(error):
+    instruments.count_db_error(error)
     return problem(422, "A value is out of range or malformed for the database.")
+
+
+def _database_error(error):
+    instruments.count_db_error(error)
+    return _unexpected(error)
 
 
 def _unexpected(error):
@@ -127,5 +136,5 @@ def register_error_handlers(app):
     app.register_error_handler(OperationalError, _unavailable)
     app.register_error_handler(InterfaceError, _unavailable)
     app.register_error_handler(MaxConnectionsExceeded, _unavailable)
-    app.register_error_handler(DatabaseError, _unexpected)
+    app.register_error_handler(DatabaseError, _database_error)
     app.register_error_handler(Exception, _unexpected)

@@ -1,20 +1,12 @@
 """Public probes: /health (the process answers) and /readyz (the database answers and every
 migration is applied)."""
-from pathlib import Path
-
 from flask import Blueprint
 
+from .config import expected_migrations
 from .db import database
 from .errors import problem
 
 bp = Blueprint("health", __name__)
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
-
-def expected_migrations():
-    """The migration names shipped with this code, in order."""
-    return sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 
 
 @bp.get("/health")

@@ -10,6 +10,7 @@ import hashlib
 from flask import g, make_response, request
 from peewee import SQL, IntegrityError
 
+from . import instruments
 from .db import database
 from .db.models import IdempotencyKey
 from .errors import ApiError, field_error
@@ -51,6 +52,7 @@ def _replay(key, request_hash):
         if value:
             response.headers[header] = value
     response.headers["Idempotent-Replayed"] = "true"
+    instruments.IDEMPOTENT_REPLAYS.inc()
     return response
 
 

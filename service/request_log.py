@@ -1,4 +1,4 @@
-"""Per-request plumbing: the request id and one structured log line per request."""
+"""Per-request plumbing: the request id, one structured log line and the metrics of each request."""
 import logging
 import random
 import re
@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 import orjson
 from flask import g, request
 
+from . import instruments
+
 log = logging.getLogger("service.requests")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def start_request():
     """Take the caller's X-Request-ID when it is sane, else make one; start the clock."""
+    instruments.request_started()
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
     # 32 random hex digits, as uuid4().hex was. An id needs to be unique, not unguessable, so it
@@ -22,20 +25,28 @@ def start_request():
 
 
 def finish_request(response):
-    """Echo the request id and log the request in one line (never its headers or body)."""
-    request_id = g.get("request_id")
+    """Echo the request id, count the request and log it in one line (never its headers or
+    body)."""
+    now = time.perf_counter()
+    # Each use of a context proxy (request, g) looks the context up again: once each here.
+    context, current = g._get_current_object(), request._get_current_object()  # noqa: SLF001
+    request_id = context.get("request_id")
     response.headers["X-Request-ID"] = request_id if request_id is not None else "-"
+    rule = current.url_rule.rule if current.url_rule else None
+    # A failing after_request hook sends the error's response through here once more: count once.
+    started = context.pop("started", None)
+    if started is not None:
+        instruments.request_finished()
+        instruments.observe_request(rule, current.method, response.status_code, now - started)
     if log.isEnabledFor(logging.INFO):
-        now = time.perf_counter()
-        rule = request.url_rule
         log.info("request", extra={"request": {
-            "method": request.method,
-            "route": rule.rule if rule else None,
-            "path": request.path,
+            "method": current.method,
+            "route": rule,
+            "path": current.path,
             "status": response.status_code,
-            "duration_ms": round((now - g.get("started", now)) * 1000, 2),
+            "duration_ms": round((now - (started or now)) * 1000, 2),
             "request_id": request_id,
-            "user_id": g.get("user_id"),
+            "user_id": context.get("user_id"),
         }})
     return response
 

@@ -15,6 +15,7 @@ import urllib.request
 
 import jwt
 
+from . import instruments
 from .fields import NAME_MAX, USER_ID_MAX, valid_email
 
 log = logging.getLogger("service.tokens")
@@ -127,7 +128,9 @@ class JwksKeys:
             keys = {k["kid"]: k for k in document["keys"] if isinstance(k, dict) and isinstance(k.get("kid"), str)}
         except Exception:  # noqa: BLE001 - any failure to fetch leaves the cached keys in place
             log.warning("could not fetch the JWKS from %s", self.url)
+            instruments.JWKS_FETCHES.labels("failed").inc()
             return
+        instruments.JWKS_FETCHES.labels("ok").inc()
         self._set = KeySet(keys)
 
 
@@ -138,12 +141,15 @@ class TokenVerifier:
         self.config = config
         self.jwks = JwksKeys(config.jwks_url, config.jwks_min_refresh_seconds) if config.jwks_url else None
         self._verified = functools.lru_cache(maxsize=cache_size)(self._decode)
+        self._decoded = threading.local()  # set by _decode: this thread's lookup missed the cache
 
     def verify(self, token):
         """The claims of a valid token, else InvalidToken."""
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("the token is too large")
+        self._decoded.now = False
         claims = self._verified(token)
+        (instruments.TOKEN_CACHE_MISS if self._decoded.now else instruments.TOKEN_CACHE_HIT).inc()
         # A remembered token is checked again for what can change: the clock, and its key.
         if claims["exp"] + LEEWAY_SECONDS <= time.time():
             raise InvalidToken("the token has expired")
@@ -152,6 +158,7 @@ class TokenVerifier:
         return claims
 
     def _decode(self, token):
+        self._decoded.now = True
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -61,13 +61,10 @@ def test_every_list_shape_returns_what_peewee_builds_afresh(app, two_users_with_
                 args = {"sort": sort, "order": order, "limit": "3", **extra}
                 for _page in range(4):  # the first page, then by cursor, as clients walk it
                     params = parse_list_params(MultiDict(args), DEFAULT_VOCABULARIES)
-                    shape, filters = task_sql.page_shape(params), task_sql.filter_values(caller.id, params, "done")
-                    after_value, after_id = params.after or (None, None)
-                    paging = {"fetch": params.limit + 1, "after_value": after_value, "after_id": after_id,
-                              "offset": params.offset if shape[-1] else None}
+                    shape, arguments = task_sql.page_arguments(caller.id, params, "done")
                     shapes.add(shape)
-                    rows = query_cache.rows(task_sql.page_query, shape, **filters, **paging)
-                    assert rows == fresh(task_sql.page_query, shape, **filters, **paging)
+                    rows = query_cache.rows(task_sql.page_query, shape, **arguments)
+                    assert rows == fresh(task_sql.page_query, shape, **arguments)
                     assert rows or extra.get("status") == "in_progress", args
                     page = store.page(caller.id, params, DEFAULT_VOCABULARIES)
                     if page["next_cursor"] is None:

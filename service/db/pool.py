@@ -7,6 +7,8 @@ message as one implicit transaction, so a transaction-local setting covers the s
 never outlives it); inside `atomic()` the settings ride along with `BEGIN`. Row-level security
 policies read `app.user_id`, so a query that forgot its owner condition still sees one user only.
 """
+import logging
+import re
 import select
 import threading
 import time
@@ -14,10 +16,11 @@ from urllib.parse import urlparse
 
 import peewee
 import psycopg2
-from flask import has_request_context
-from playhouse.pool import PooledPostgresqlDatabase
+from flask import g, has_request_context, request
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 from psycopg2.extensions import parse_dsn
 
+from .. import instruments
 from . import embedded
 from .replicas import Replica, ReplicaSet
 from .routing import RoutedDatabase
@@ -34,10 +37,13 @@ _SCOPE_SQL = ("SELECT set_config('app.user_id', %s, true), "
 
 
 PROBE_DEADLINE_SECONDS = 2.0
+log = logging.getLogger("service.db")
 
 
 class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
     """A pooled PostgreSQL database whose statements run under the bound user's scope."""
+
+    slow_statement_seconds = float("inf")  # make_database sets it from SLOW_QUERY_MS
 
     def __init__(self, *args, statement_timeout_ms=5000, probe_idle_after=1.0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,6 +52,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         self._probe_idle_after = probe_idle_after
         self._returned_at = {}
         self._read_only = set()  # ids of connections to a server that refused a write
+        self._waiting = set()  # idents of the threads waiting for a connection (metrics)
         self.watchdog = WATCHDOG
         self.replicas = None  # a ReplicaSet when read replicas are configured (primary only)
 
@@ -109,10 +116,11 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
             # under a scope never empty), and psycopg2 then reads each % as a placeholder.
             raise ValueError("a literal % in SQL sent through the database must be written %% "
                              "(psycopg2 formats every statement)")
-        scope = self.scope_params()
+        shape, scope = sql, self.scope_params()
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
             params = scope + tuple(params or ())
+        started = time.perf_counter()
         try:
             return self._watched(super().execute_sql, sql, params)
         except peewee.InternalError as error:
@@ -124,6 +132,11 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
             self._read_only.add(id(self.connection()))
             self.close_idle()
             raise peewee.OperationalError("the database refused a write (read-only)") from error
+        finally:
+            # Two clock reads and a comparison for a fast statement; only a slow one costs more.
+            elapsed = time.perf_counter() - started
+            if elapsed > self.slow_statement_seconds:
+                _log_slow_statement(shape, elapsed)
 
     def commit(self):
         return self._watched(super().commit)
@@ -192,6 +205,44 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
             self.replicas.close()
         return super().close_all()
 
+    # Metrics: connections in use and threads waiting for one ------------------------------
+    def pool_counts(self):
+        """(connections checked out, threads waiting for one), read by the metrics sampler."""
+        return len(self._in_use), len(self._waiting)
+
+    def connect(self, reuse_if_open=False):
+        try:
+            return super().connect(reuse_if_open)
+        finally:
+            if self._waiting:  # empty unless the pool ran out: one check on the usual path
+                self._waiting.discard(threading.get_ident())
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except MaxConnectionsExceeded:
+            self._waiting.add(threading.get_ident())  # the pool (with a timeout) waits and retries
+            raise
+
+
+_WHITESPACE = re.compile(r"\s+")
+SLOW_SHAPE_MAX = 1000
+
+
+def _log_slow_statement(shape, seconds):
+    """One warning line for a slow statement: its route, duration and SQL text. Peewee sends
+    values as parameters, so the text holds placeholders (%s), never a value or a token."""
+    instruments.SLOW_STATEMENTS.inc()
+    route = request_id = None
+    if has_request_context():
+        route = request.url_rule.rule if request.url_rule else instruments.UNMATCHED
+        request_id = g.get("request_id")
+    text = _WHITESPACE.sub(" ", shape).strip()
+    if len(text) > SLOW_SHAPE_MAX:
+        text = text[:SLOW_SHAPE_MAX] + "..."
+    log.warning("slow statement: %.0f ms, route %s, request %s: %s", seconds * 1000, route or "-",
+                request_id or "-", text)
+
 
 def _readable(conn):
     """True when the connection's socket has data (or EOF) waiting, without blocking."""
@@ -227,7 +278,7 @@ def _libpq_url(url):
 def make_database(config, url=None, application_name="todo-service"):
     """A pooled, scoped database for `config` (connections open lazily, never at import)."""
     libpq_url, secret = _libpq_url(url or resolve_database_url(config))
-    return ScopedPostgresqlDatabase(
+    db = ScopedPostgresqlDatabase(
         libpq_url,
         max_connections=config.pool_size,
         timeout=config.pool_timeout or None,
@@ -237,6 +288,15 @@ def make_database(config, url=None, application_name="todo-service"):
         application_name=application_name,
         **secret,
     )
+    _observe(db, config)
+    return db
+
+
+def _observe(db, config):
+    """Report the pool's counts to /metrics; log statements slower than SLOW_QUERY_MS (0: none)."""
+    instruments.watch_pool(db)
+    if config.slow_query_ms > 0:
+        db.slow_statement_seconds = config.slow_query_ms / 1000
 
 
 def init_database(config, url=None):

@@ -72,6 +72,9 @@ def _build(vocabularies):
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "A Better Auth JWT (EdDSA, via the JWKS) or an HS256/384/512 "
                                "token signed with BETTER_AUTH_SECRET.",
+            }, "metricsToken": {
+                "type": "http", "scheme": "bearer",
+                "description": "METRICS_TOKEN, when the operator set one (GET /metrics only).",
             }},
         },
         "security": [{"bearerAuth": []}],

@@ -178,6 +178,7 @@ def public_paths():
         "/readyz": {"get": _operation(
             "ready", "Readiness: the database answers and no migration is pending",
             "operations", {"200": _ok("Ready.", ref("Ready"))}, {503}, public=True)},
+        "/metrics": {"get": _metrics_operation()},
         **docs_paths("/api", ""),
         # Where FastAPI serves them: the same document and page.
         **docs_paths("", "AtRoot"),
@@ -205,3 +206,18 @@ def docs_paths(prefix, suffix):
                         {"type": "string"}, media="text/html")}, public=True)},
     }
 
+
+
+def _metrics_operation():
+    """/metrics: public unless METRICS_TOKEN is set, then that token as a bearer token."""
+    operation = _operation(
+        "metrics", "Prometheus metrics of every worker", "operations",
+        {"200": _ok("Prometheus text format 0.0.4.", {"type": "string"},
+                    media="text/plain; version=0.0.4; charset=utf-8")},
+        {401}, public=True,
+        description="Request counts and latency per route template and status, requests in "
+                    "flight, pooled connections in use and waiters, database errors by kind, "
+                    "JWKS fetches, token-cache lookups and idempotent replays. Open unless "
+                    "METRICS_TOKEN is set; then `Authorization: Bearer <METRICS_TOKEN>`.")
+    operation["security"] = [{}, {"metricsToken": []}]
+    return operation

@@ -1,10 +1,12 @@
-"""Operator commands: `flask --app wsgi seed | seed-bulk | token | export | import` (each has --help).
+"""Operator commands: `flask --app wsgi seed | seed-bulk | token | export | import | doctor` (each
+has --help).
 
 They run against the database the service uses (DATABASE_URL, else the embedded PostgreSQL), on
 every user's rows at once: row-level security is lifted for their transaction (see bulk.py).
 A failure prints one line and exits non-zero; a command that fails changes nothing.
 """
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ import psycopg2.errors
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import export_file, import_file, seeding, vocabulary_release
+from . import doctor, export_file, import_file, seeding, vocabulary_release
 
 
 def _database():
@@ -214,8 +216,36 @@ def apply_vocabularies_command():
         click.echo(f"{name}: {values}" + (f" ({'; '.join(changes)})" if changes else " (unchanged)"))
 
 
+
+@click.command("doctor")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the checklist.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="gunicorn workers per instance  [default: WEB_CONCURRENCY, else 2 x cores]")
+@click.option("--instances", type=click.IntRange(1), default=1, show_default=True,
+              help="Instances (dynos, containers) of the web process sharing the database.")
+@click.option("--user", default=doctor.PROBE_USER, show_default=True,
+              help="The user whose list plans are explained.")
+def doctor_command(as_json, workers, instances, user):
+    """Check the database the service uses: version, latency, time zone, migrations, every table,
+    column, type, constraint, index, trigger and policy the migrations create, row-level security,
+    the role, the list's plans, connection limits and the pooler. Changes nothing.
+
+    Exits 1 when a check fails (WARN lines do not fail).
+    """
+    checks = doctor.run(_database(), current_app.config["TODO_CONFIG"], workers or doctor.default_workers(),
+                        instances, user)
+    if as_json:
+        click.echo(json.dumps(doctor.as_json(checks), indent=2))
+    else:
+        for line in doctor.report(checks):
+            click.echo(line)
+    if any(check.status == "fail" for check in checks):
+        sys.exit(1)
+
+
 COMMANDS = (seed_command, seed_bulk_command, token_command, export_command, import_command,
-            apply_vocabularies_command)
+            apply_vocabularies_command, doctor_command)
 
 
 def register(app):

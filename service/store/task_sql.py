@@ -148,6 +148,14 @@ def page_shape(params):
             bool(params.offset) and params.after is None)
 
 
+def page_arguments(user, params, done):
+    """(shape, values) of the page query for `params` (list_params.ListParams); `done`: the last state."""
+    shape = page_shape(params)
+    after_value, after_id = params.after or (None, None)
+    return shape, {"fetch": params.limit + 1, "after_value": after_value, "after_id": after_id,
+                   "offset": params.offset if shape[-1] else None, **filter_values(user, params, done)}
+
+
 def page_query(shape, fetch, after_value, after_id, offset, **filters):
     """One page (+1 row, to know whether another follows) with the counts as a scalar subquery."""
     filter_part, sort, descending, has_cursor, has_offset = shape

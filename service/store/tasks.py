@@ -65,14 +65,12 @@ def page(user, params, vocabularies):
     counts of the tasks matching the filters and the cursor of the next page. One round trip: the
     page and the counts come in one statement (two when a cursor or offset points past the end,
     which leaves no row to carry the counts)."""
-    shape = task_sql.page_shape(params)
-    filters = task_sql.filter_values(user, params, vocabularies.done)
-    after_value, after_id = params.after or (None, None)
-    rows = query_cache.rows(task_sql.page_query, shape, fetch=params.limit + 1, after_value=after_value,
-                            after_id=after_id, offset=params.offset if shape[-1] else None, **filters)
+    shape, arguments = task_sql.page_arguments(user, params, vocabularies.done)
+    rows = query_cache.rows(task_sql.page_query, shape, **arguments)
     if rows:
         count, completed, pending = rows[0][1]
     elif params.after is not None or params.offset:
+        filters = task_sql.filter_values(user, params, vocabularies.done)
         count, completed, pending = query_cache.rows(task_sql.count_query, shape[0], **filters)[0][0]
     else:
         count = completed = pending = 0
