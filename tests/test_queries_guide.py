@@ -69,7 +69,7 @@ def test_the_guide_has_blocks_and_says_what_they_answer():
     assert len(answered) >= 20
     assert any(s.answer.startswith("ERROR: ") for s in answered)
     for sql in ("set_config('app.user_id'", "INSERT INTO users", "INSERT INTO tasks", "DELETE FROM users",
-                "ORDER BY title", "ORDER BY priority_rank", "ORDER BY due_date", "ORDER BY updated_at"):
+                "ORDER BY title", "ORDER BY priority_order", "ORDER BY due_date", "ORDER BY updated_at"):
         assert any(sql in s.sql for s in GUIDE_STATEMENTS), sql
 
 
