@@ -59,7 +59,7 @@ def write_with_tags(written, user, tags):
 
 def constraint(error):
     """The name of the constraint a database IntegrityError names, or None."""
-    original = error.args[0] if error.args else None
+    original = getattr(error, "orig", None)  # peewee 4 keeps the driver's error there, not in args
     diag = getattr(original, "diag", None)
     return getattr(diag, "constraint_name", None)
 
