@@ -161,7 +161,9 @@ DECLARE
     over text;
 BEGIN
     -- The parents' rows are locked first, so of two concurrent inserts the second counts the first's.
-    PERFORM 1 FROM {parent} WHERE id IN (SELECT {key} FROM new_rows) ORDER BY id FOR UPDATE;
+    -- NO KEY UPDATE: each insert's foreign-key check holds KEY SHARE on the parent, which FOR UPDATE
+    -- would wait for (two concurrent inserts then deadlock); this lock still excludes its own kind.
+    PERFORM 1 FROM {parent} WHERE id IN (SELECT {key} FROM new_rows) ORDER BY id FOR NO KEY UPDATE;
     SELECT {key}::text INTO over FROM {table} WHERE {key} IN (SELECT {key} FROM new_rows)
      GROUP BY {key} HAVING count(*) > {limit} LIMIT 1;
     IF over IS NOT NULL THEN
