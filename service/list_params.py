@@ -30,8 +30,8 @@ class ListParams:
     completed: bool | None
     state: str | None  # a workflow status
     priority: str | None
-    category: str | None  # folded to lower case
-    tags: tuple  # tag names, folded to lower case: tasks carrying every one
+    category: str | None  # trimmed; matched ignoring case (by the database)
+    tags: tuple  # tag names, trimmed and distinct ignoring case: tasks carrying every one
     search: str | None
     sort: str  # a key of the store's orders: created, updated, title, due_date, priority
     descending: bool
@@ -76,9 +76,14 @@ def _status(args, vocabularies, errors):
 
 
 def _tags(args, errors):
-    """The tag names asked for (`tag` repeated, or `tags` comma-separated), folded, distinct."""
+    """The tag names asked for (`tag` repeated, or `tags` comma-separated), trimmed, distinct
+    ignoring case."""
     names = [*args.getlist("tag"), *(part for raw in args.getlist("tags") for part in raw.split(","))]
-    folded = tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
+    distinct = {}
+    for name in names:
+        if name.strip():
+            distinct.setdefault(name.strip().lower(), name.strip())
+    folded = tuple(distinct.values())
     if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in folded) or len(folded) > MAX_TAGS_PER_TASK:
         errors.append({"field": "tag", "message": f"must be at most {MAX_TAGS_PER_TASK} tag names of at most "
                                                   f"{TAG_NAME_MAX} characters"})
@@ -104,7 +109,7 @@ def parse_list_params(args, vocabularies):
         priority = known
     category = args.get("category")
     if category is not None:
-        category = category.strip().lower() or None
+        category = category.strip() or None
         if category and (len(category) > CATEGORY_MAX or "\x00" in category):
             errors.append({"field": "category", "message": f"must be at most {CATEGORY_MAX} characters"})
     tags = _tags(args, errors)

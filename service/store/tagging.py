@@ -20,7 +20,9 @@ WRITE = """SELECT set_config('app.written_task', '', true);
 WITH written AS ({written}) SELECT set_config('app.written_task', id::text, true) FROM written; """
 CREATE_MISSING = ("INSERT INTO tags (user_id, name) SELECT %s, name FROM unnest(%s::text[]) AS name "
                   "WHERE {written} IS NOT NULL ON CONFLICT (user_id, lower(name)) DO NOTHING; ")
-CHOSEN = {"tags": "SELECT id FROM tags WHERE user_id = %s AND lower(name) = ANY(%s::text[])",
+# Names are matched as the database folds case (lower()), like the unique index on tag names.
+CHOSEN = {"tags": "SELECT id FROM tags WHERE user_id = %s AND lower(name) = ANY(ARRAY(SELECT lower(wanted) "
+                  "FROM unnest(%s::text[]) AS wanted))",
           "tag_ids": "SELECT DISTINCT unnest(%s::bigint[]) AS id"}
 REPLACE_LINKS = """WITH chosen AS ({chosen}),
      unlinked AS (DELETE FROM task_tags WHERE task_id = {written} AND tag_id NOT IN (SELECT id FROM chosen)),
@@ -51,7 +53,7 @@ def write_with_tags(written, user, tags):
     if kind == "tags" and items:
         sql += CREATE_MISSING.format(written=WRITTEN)
         params += [user, items]
-    chosen_params = [user, [name.lower() for name in items]] if kind == "tags" else [items]
+    chosen_params = [user, items] if kind == "tags" else [items]
     sql += REPLACE_LINKS.format(chosen=CHOSEN[kind], written=WRITTEN)
     params += [*chosen_params, user]
     sql += READ_BACK.format(json=ROW_JSON.sql, written=WRITTEN)
