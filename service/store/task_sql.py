@@ -63,7 +63,7 @@ def filtered(query, model, shape, user, state, priority, category, tags, pattern
         query = query.where(model.priority == priority)
     # Case is folded by the database (lower()) on both sides, as the tag names' unique index does.
     if by_category:
-        query = query.where(fn.lower(model.category) == fn.lower(category))
+        query = query.where(model.category_key == fn.lower(category))
     if tag_count:
         wanted = fn.ARRAY(SQL("SELECT lower(wanted) FROM unnest(%s::text[]) AS wanted", [tags]))
         carrying = (TaskTag.select(TaskTag.task).join(Tag, on=(Tag.id == TaskTag.tag))
