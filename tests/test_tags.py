@@ -560,3 +560,17 @@ def test_a_create_provisions_the_owner_again_after_another_process_deleted_it(al
     assert response.status_code == 201, response.get_json()
     assert names(response.get_json()) == body.get("tags", [])
     assert alice.get("/api/users/me").status_code == 200
+
+
+def test_concurrent_creates_with_new_tags_by_one_user_all_succeed(app, alice):
+    """Each create inserts a task and tags of the same user: the tag limit's lock must not make
+    them wait for each other in a circle (a deadlock would be a failed request)."""
+    from tests.servers import race
+
+    alice.create_task()
+    bodies = [{"json": {"title": f"racer {n}", "tags": ["shared", f"own {n}"]}} for n in range(6)]
+    responses = race(app, alice, [("POST", "/api/tasks", body) for body in bodies])
+    assert [r.status_code for r in responses] == [201] * 6, [r.get_json() for r in responses]
+    assert sorted(tag["name"] for tag in alice.get("/api/tags").get_json()["tags"]) == \
+        sorted(["shared", *(f"own {n}" for n in range(6))])
+    assert alice.get("/api/tasks?tag=shared").get_json()["count"] == 6
