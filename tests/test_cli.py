@@ -328,8 +328,8 @@ def test_export_to_stdout_writes_json_lines(fresh):
     result = db.run("export", "-")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert records[0]["type"] == "meta" and records[0]["tasks"] == 10
-    assert [r["type"] for r in records[1:]] == ["user"] * 2 + ["task"] * 10
+    assert records[0]["type"] == "meta" and (records[0]["tasks"], records[0]["tags"]) == (10, 6)
+    assert [r["type"] for r in records[1:]] == ["user"] * 2 + ["tag"] * 6 + ["task"] * 10
 
 
 def test_a_failed_export_leaves_no_file_and_says_why_in_one_line(tmp_path):
