@@ -334,3 +334,14 @@ def test_the_status_filter_with_a_custom_workflow(custom):
     assert listed(caller, "status=blocked") == ([blocked], (1, 1, 1, 2))
     assert listed(caller, "status=completed") == ([done], (1, 1, 1, 2))
     assert listed(caller, "status=pending")[1] == (2, 2, 1, 2)
+
+
+def test_the_new_task_columns_have_the_contract_types(database_url, admin_db):
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name = 'tasks' "
+                    "AND column_name IN ('priority', 'status', 'completed_at', 'category') ORDER BY column_name")
+        assert cur.fetchall() == [("category", "text", "YES", None),
+                                  ("completed_at", "timestamp with time zone", "YES", None),
+                                  ("priority", "text", "NO", "'medium'::text"),
+                                  ("status", "text", "NO", "'todo'::text")]

@@ -574,3 +574,18 @@ def test_concurrent_creates_with_new_tags_by_one_user_all_succeed(app, alice):
     assert sorted(tag["name"] for tag in alice.get("/api/tags").get_json()["tags"]) == \
         sorted(["shared", *(f"own {n}" for n in range(6))])
     assert alice.get("/api/tasks?tag=shared").get_json()["count"] == 6
+
+
+def test_the_tag_tables_carry_the_json_names(database_url, admin_db):
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name IN ('tags', 'task_tags') "
+                    "ORDER BY table_name, ordinal_position")
+        columns = cur.fetchall()
+    assert columns == [
+        ("tags", "id", "bigint", "NO"), ("tags", "user_id", "text", "NO"), ("tags", "name", "text", "NO"),
+        ("tags", "color", "text", "YES"), ("tags", "created_at", "timestamp with time zone", "NO"),
+        ("tags", "updated_at", "timestamp with time zone", "NO"),
+        ("task_tags", "user_id", "text", "NO"), ("task_tags", "task_id", "bigint", "NO"),
+        ("task_tags", "tag_id", "bigint", "NO"),
+    ]
