@@ -351,3 +351,10 @@ def test_a_command_on_an_unmigrated_database_says_to_migrate(admin_url):
         assert "Traceback" not in result.output
     finally:
         db.close()
+
+
+def test_seeded_completed_tasks_were_completed_when_last_changed(fresh):
+    db = fresh()
+    db.run("seed")
+    assert db.query("SELECT count(*) FROM tasks WHERE completed AND completed_at = updated_at") == [(3,)]
+    assert db.query("SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL") == [(3,)]

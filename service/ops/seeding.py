@@ -70,12 +70,13 @@ def seed_demo(db):
             # order shows something. The database keeps `completed` with the status.
             cursor.execute(
                 "INSERT INTO tasks (user_id, title, description, status, completed, priority, due_date, category, "
-                "created_at, updated_at) "
+                "created_at, updated_at, completed_at) "
                 "SELECT %s, %s, %s, %s, %s, %s, date_trunc('hour', now()) + %s * interval '1 day', %s, "
-                "now() - %s * interval '1 minute', now() - %s * interval '1 minute' "
+                "now() - %s * interval '1 minute', now() - %s * interval '1 minute', "
+                "now() - %s * interval '1 minute' "  # completed when created (ignored unless completed)
                 "WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE user_id = %s AND title = %s) RETURNING id",
                 (user_id, title, description, status[state], state == "done", priority[importance], due_days,
-                 category, age, age, user_id, title))
+                 category, age, age, age, user_id, title))
             added = cursor.fetchone()
             if added is None:
                 continue
