@@ -83,11 +83,11 @@ def _tags(args, errors):
     for name in names:
         if name.strip():
             distinct.setdefault(name.strip().lower(), name.strip())
-    folded = tuple(distinct.values())
-    if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in folded) or len(folded) > MAX_TAGS_PER_TASK:
+    wanted = tuple(distinct.values())
+    if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in wanted) or len(wanted) > MAX_TAGS_PER_TASK:
         errors.append({"field": "tag", "message": f"must be at most {MAX_TAGS_PER_TASK} tag names of at most "
                                                   f"{TAG_NAME_MAX} characters"})
-    return folded
+    return wanted
 
 
 def parse_list_params(args, vocabularies):
