@@ -34,8 +34,8 @@ class ListParams:
     completed: bool | None
     state: str | None  # a workflow status
     priority: str | None
-    category: str | None  # folded to lower case
-    tags: tuple  # tag names, folded to lower case: tasks carrying every one
+    category: str | None  # trimmed; matched ignoring case (by the database)
+    tags: tuple  # tag names, trimmed and distinct ignoring case: tasks carrying every one
     due_before: tuple | None  # ("instant", datetime) or ("date", "YYYY-MM-DD": that day's start in the user's zone)
     due_after: tuple | None
     overdue: bool | None
@@ -89,7 +89,7 @@ def _priority(raw, vocabularies):
 
 
 def _category(raw, _vocabularies):
-    category = raw.strip().lower()
+    category = raw.strip()  # case is folded by the database, as for the stored categories
     if len(category) > CATEGORY_MAX or "\x00" in category:
         raise Refused(f"must be at most {CATEGORY_MAX} characters")
     return category or None
@@ -176,13 +176,18 @@ def read(args, name, vocabularies, errors, default=None):
 
 
 def _tags(args, errors):
-    """The tag names asked for (`tag` repeated, or `tags` comma-separated), folded, distinct."""
+    """The tag names asked for (`tag` repeated, or `tags` comma-separated), trimmed, distinct
+    ignoring case."""
     names = [*args.getlist("tag"), *(part for raw in args.getlist("tags") for part in raw.split(","))]
-    folded = tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
-    if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in folded) or len(folded) > MAX_TAGS_PER_TASK:
+    distinct = {}
+    for name in names:
+        if name.strip():
+            distinct.setdefault(name.strip().lower(), name.strip())
+    wanted = tuple(distinct.values())
+    if any(len(name) > TAG_NAME_MAX or "\x00" in name for name in wanted) or len(wanted) > MAX_TAGS_PER_TASK:
         errors.append({"field": "tag", "message": f"must be at most {MAX_TAGS_PER_TASK} tag names of at most "
                                                   f"{TAG_NAME_MAX} characters"})
-    return folded
+    return wanted
 
 
 def parse_list_params(args, vocabularies):

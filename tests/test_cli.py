@@ -93,6 +93,46 @@ def test_seed_adds_two_users_and_ten_tasks_and_a_rerun_adds_nothing(fresh):
     assert db.query("SELECT count(*) FROM tasks") == [(10,)]
 
 
+def test_seed_gives_tags_categories_and_statuses_and_a_rerun_adds_none(fresh):
+    db = fresh()
+    assert db.run("seed").exit_code == 0
+    counts = "SELECT (SELECT count(*) FROM tags), (SELECT count(*) FROM task_tags), (SELECT count(*) FROM tasks)"
+    first = db.query(counts)
+    tags_per_user = dict(db.query("SELECT user_id, count(*) FROM tags GROUP BY user_id"))
+    assert tags_per_user == {"demo-alice": 3, "demo-bob": 3}
+    several = db.query("SELECT count(*) FROM (SELECT task_id FROM task_tags GROUP BY task_id HAVING count(*) > 1) t")
+    assert several[0][0] >= 3
+    statuses = dict(db.query("SELECT status, count(*) FROM tasks GROUP BY status"))
+    assert statuses == {"todo": 5, "in_progress": 2, "done": 3}
+    assert db.query("SELECT count(*) FROM tasks WHERE completed") == [(3,)]
+    assert db.query("SELECT count(DISTINCT category) FROM tasks")[0][0] >= 4
+    assert db.query("SELECT count(*) FROM tasks WHERE category IS NULL")[0][0] >= 1
+    second = db.run("seed")
+    assert second.exit_code == 0, second.output
+    assert db.query(counts) == first
+    listed = db.caller("demo-alice").get("/api/tasks?tag=errands&tag=urgent").get_json()
+    assert [task["title"] for task in listed["tasks"]] == ["Renew passport"]
+    assert [tag["name"] for tag in listed["tasks"][0]["tags"]] == ["errands", "Urgent"]
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"TASK_STATUSES": "TO_DO,IN_PROGRESS,DONE", "TASK_PRIORITIES": "LOW,MEDIUM,HIGH,URGENT"},
+     ({"TO_DO": 5, "IN_PROGRESS": 2, "DONE": 3}, {"LOW", "MEDIUM", "HIGH"})),
+    ({"TASK_STATUSES": "backlog,doing,review,shipped", "TASK_PRIORITIES": "minor,major,blocker"},
+     ({"backlog": 5, "doing": 2, "shipped": 3}, {"minor", "major", "blocker"})),
+    ({"TASK_STATUSES": "open,closed", "TASK_PRIORITIES": "p1,p2"}, ({"open": 7, "closed": 3}, {"p1", "p2"})),
+], ids=["uppercase", "other-words", "two-each"])
+def test_seed_follows_the_databases_vocabularies(admin_url, env, expected):
+    from tests.organising import vocabulary_database
+
+    with vocabulary_database(admin_url, **env) as db:
+        result = db.app.test_cli_runner().invoke(args=["seed"])
+        assert result.exit_code == 0, result.output
+        assert (dict(db.query("SELECT status, count(*) FROM tasks GROUP BY status")),
+                {row[0] for row in db.query("SELECT DISTINCT priority FROM tasks")}) == expected
+        assert db.query("SELECT count(*) FROM tasks WHERE completed") == [(3,)]
+
+
 def test_seeded_demo_user_lists_their_tasks_through_the_api(fresh):
     db = fresh()
     db.run("seed")
@@ -288,8 +328,8 @@ def test_export_to_stdout_writes_json_lines(fresh):
     result = db.run("export", "-")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert records[0]["type"] == "meta" and records[0]["tasks"] == 10
-    assert [r["type"] for r in records[1:]] == ["user"] * 2 + ["task"] * 10
+    assert records[0]["type"] == "meta" and (records[0]["tasks"], records[0]["tags"]) == (10, 6)
+    assert [r["type"] for r in records[1:]] == ["user"] * 2 + ["tag"] * 6 + ["task"] * 10
 
 
 def test_a_failed_export_leaves_no_file_and_says_why_in_one_line(tmp_path):
@@ -311,3 +351,10 @@ def test_a_command_on_an_unmigrated_database_says_to_migrate(admin_url):
         assert "Traceback" not in result.output
     finally:
         db.close()
+
+
+def test_seeded_completed_tasks_were_completed_when_last_changed(fresh):
+    db = fresh()
+    db.run("seed")
+    assert db.query("SELECT count(*) FROM tasks WHERE completed AND completed_at = updated_at") == [(3,)]
+    assert db.query("SELECT count(*) FROM tasks WHERE completed_at IS NOT NULL") == [(3,)]

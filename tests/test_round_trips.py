@@ -65,3 +65,53 @@ def test_list_and_get_cost_the_same_with_1_or_50_tasks(round_trips, known):
     with_fifty = (counted(round_trips, lambda: known.get("/api/tasks?limit=20")),
                   counted(round_trips, lambda: known.get(f"/api/tasks/{task_id}")))
     assert with_one == with_fifty == (1, 1)
+
+
+# Organising (contract section 6): tags ride in the same statements -----------------------------
+@pytest.fixture
+def tagged(known):
+    """The known user with a few tasks carrying tags."""
+    for n in range(3):
+        known.create_task(title=f"tagged {n}", tags=["home", f"t{n}"], category="work")
+    return known
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_list_with_tags_filters_and_counts_is_one_round_trip(round_trips, tagged, family):
+    base = family.format(user=tagged.id)
+    body = tagged.get(f"{base}?tag=home&limit=2").get_json()
+    assert (len(body["tasks"]), body["total"], len(body["tasks"][0]["tags"])) == (2, 3, 2)
+    for query in ("limit=20", "tag=home&tags=t1", "category=WORK&status=in_progress", "status=pending&tag=home",
+                  "sort=priority&status=done"):
+        assert counted(round_trips, lambda q=query: tagged.get(f"{base}?{q}")) == 1, query
+    cursor = tagged.get(f"{base}?tag=home&limit=2").get_json()["next_cursor"]
+    assert counted(round_trips, lambda: tagged.get(f"{base}?tag=home&limit=2&cursor={cursor}")) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_writes_with_tags_are_one_round_trip(round_trips, tagged, family):
+    base = family.format(user=tagged.id)
+    tag_id = tagged.get("/api/tags").get_json()["tags"][0]["id"]
+    task_id = tagged.create_task(title="counted")["id"]
+    assert counted(round_trips, lambda: tagged.post(base, json={"title": "new", "tags": ["home", "fresh"]})) == 1
+    assert counted(round_trips, lambda: tagged.post(base, json={"title": "ids", "tag_ids": [tag_id]})) == 1
+    assert counted(round_trips, lambda: tagged.patch(f"{base}/{task_id}", json={"tags": ["x", "y"]})) == 1
+    assert counted(round_trips, lambda: tagged.put(f"{base}/{task_id}", json={"title": "t", "tag_ids": []})) == 1
+    assert counted(round_trips, lambda: tagged.put(f"{base}/{task_id}/tags", json={"tags": ["Home", "z"]})) == 1
+    assert counted(round_trips, lambda: tagged.put(f"{base}/{task_id}/tags", json={"tag_ids": [tag_id]})) == 1
+    assert counted(round_trips, lambda: tagged.patch(f"{base}/{task_id}/status", json={"status": "done"})) == 1
+
+
+@pytest.mark.parametrize("family", ["/api/tags", "/api/{user}/tags"])
+def test_each_tag_route_is_one_round_trip(round_trips, tagged, family):
+    base = family.format(user=tagged.id)
+    tag_id = tagged.post(base, json={"name": "counted"}).get_json()["id"]
+    assert counted(round_trips, lambda: tagged.get(base)) == 1
+    assert counted(round_trips, lambda: tagged.post(base, json={"name": "another"})) == 1
+    assert counted(round_trips, lambda: tagged.get(f"{base}/{tag_id}")) == 1
+    assert counted(round_trips, lambda: tagged.patch(f"{base}/{tag_id}", json={"color": "#123456"})) == 1
+    assert counted(round_trips, lambda: tagged.delete(f"{base}/{tag_id}")) == 1
+
+
+def test_readyz_is_one_round_trip(round_trips, client):
+    assert counted(round_trips, lambda: client.get("/readyz")) == 1

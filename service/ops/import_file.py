@@ -129,10 +129,13 @@ def _check(cursor, merge):
 
 def _insert_imported(table, columns, conflict):
     """INSERT ... SELECT from the temporary table into `table`. Missing timestamps default to
-    now(), updated_at to created_at. INSERT does not fire the update triggers, so the file's
-    timestamps and versions are kept."""
+    now(), updated_at to created_at; a completed task without completed_at (a version 1 file)
+    was completed at its last change, as migration 005 dates the completed tasks it finds (else
+    the database would date them to the import). INSERT does not fire the update triggers, so
+    the file's timestamps and versions are kept."""
     filled = {"created_at": "COALESCE(created_at, now())",
-              "updated_at": "COALESCE(updated_at, created_at, now())"}
+              "updated_at": "COALESCE(updated_at, created_at, now())",
+              "completed_at": "COALESCE(completed_at, CASE WHEN completed THEN COALESCE(updated_at, created_at) END)"}
     values = ", ".join(filled.get(column, column) for column in columns)
     return (f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - constants
             f"SELECT {values} FROM import_{table} ORDER BY line" + conflict)

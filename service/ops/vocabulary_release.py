@@ -59,12 +59,13 @@ def _literal(value):
 def apply_vocabularies(db, vocabularies):
     """Make the database's vocabularies those of `vocabularies`; returns what changed, per name."""
     with admin_transaction(db) as cursor:
+        # Renames cascade to the tasks, ranks may have moved (the sort key follows), and tasks
+        # whose state is now (or no longer) the last one follow it into (or out of) completion;
+        # none is a change a client made, so the update trigger is told, before any of it, to
+        # leave their versions alone.
+        cursor.execute("SELECT set_config('app.vocabulary_release', 'on', true)")
         report = {"priority": _apply(cursor, "priority", vocabularies.priority, "TASK_PRIORITIES"),
                   "status": _apply(cursor, "status", vocabularies.status, "TASK_STATUSES")}
-        # Ranks may have moved: the sort key follows. Tasks whose state is now (or no longer) the
-        # last one follow it into (or out of) completion; neither is a change a client made, so
-        # the update trigger is told to leave their versions alone.
-        cursor.execute("SELECT set_config('app.vocabulary_release', 'on', true)")
         cursor.execute("UPDATE tasks t SET priority_order = p.rank FROM task_priorities p "
                        "WHERE p.value = t.priority AND t.priority_order IS DISTINCT FROM p.rank")
         cursor.execute("UPDATE tasks SET status = status WHERE completed <> (status = %s)", (vocabularies.done,))

@@ -1,10 +1,11 @@
 """Writing a task together with its tags, in one round trip, and the database's refusals as 422s.
 
 A body that sets `tags` (names) or `tag_ids` is one message of statements in one transaction:
-missing tags are created, the task is written (`written`: the Peewee INSERT or UPDATE), its links
+the task is written (`written`: the Peewee INSERT or UPDATE), missing tags are created, its links
 are replaced, and its JSON is read back, all before the next request can see any of it. The
-task's id travels from the write to the read in a transaction-local setting, which stays empty
-when the write matched nothing (an If-Match that failed, a missing task): then no row comes back.
+task's id travels from the write to the others in a transaction-local setting, which stays empty
+when the write matched nothing (an If-Match that failed, a missing task): then nothing else
+happens (no tag is created) and no row comes back.
 The database keeps the rules: a link's foreign keys carry the user id (another user's tag cannot
 be linked), and triggers cap the tags per task and per user.
 """
@@ -13,20 +14,22 @@ from ..db.models import Task
 from ..errors import ValidationError
 from .task_sql import ROW_JSON
 
+# The written task's id, or NULL when the write matched nothing.
+WRITTEN = "NULLIF(current_setting('app.written_task', true), '')::bigint"
+WRITE = """SELECT set_config('app.written_task', '', true);
+WITH written AS ({written}) SELECT set_config('app.written_task', id::text, true) FROM written; """
 CREATE_MISSING = ("INSERT INTO tags (user_id, name) SELECT %s, name FROM unnest(%s::text[]) AS name "
-                  "ON CONFLICT (user_id, lower(name)) DO NOTHING; ")
-CHOSEN = {"tags": "SELECT id FROM tags WHERE user_id = %s AND lower(name) = ANY(%s::text[])",
+                  "WHERE {written} IS NOT NULL ON CONFLICT (user_id, lower(name)) DO NOTHING; ")
+# Names are matched as the database folds case (lower()), like the unique index on tag names.
+CHOSEN = {"tags": "SELECT id FROM tags WHERE user_id = %s AND lower(name) = ANY(ARRAY(SELECT lower(wanted) "
+                  "FROM unnest(%s::text[]) AS wanted))",
           "tag_ids": "SELECT DISTINCT unnest(%s::bigint[]) AS id"}
-REPLACE_LINKS = """SELECT set_config('app.written_task', '', true);
-WITH written AS ({written}),
-     chosen AS ({chosen}),
-     unlinked AS (DELETE FROM task_tags WHERE task_id IN (SELECT id FROM written)
-                  AND tag_id NOT IN (SELECT id FROM chosen)),
-     linked AS (INSERT INTO task_tags (user_id, task_id, tag_id) SELECT %s, written.id, chosen.id
-                FROM written, chosen ON CONFLICT DO NOTHING)
-SELECT set_config('app.written_task', id::text, true) FROM written; """
-READ_BACK = ("SELECT task.id, task.version, {json} FROM tasks AS task WHERE task.user_id = %s "
-             "AND task.id = NULLIF(current_setting('app.written_task', true), '')::bigint")
+REPLACE_LINKS = """WITH chosen AS ({chosen}),
+     unlinked AS (DELETE FROM task_tags WHERE task_id = {written} AND tag_id NOT IN (SELECT id FROM chosen)),
+     linked AS (INSERT INTO task_tags (user_id, task_id, tag_id) SELECT %s, {written}, chosen.id
+                FROM chosen WHERE {written} IS NOT NULL ON CONFLICT DO NOTHING)
+SELECT 1; """
+READ_BACK = "SELECT task.id, task.version, {json} FROM tasks AS task WHERE task.user_id = %s AND task.id = {written}"
 
 
 def split(values):
@@ -46,20 +49,21 @@ def write_with_tags(written, user, tags):
     nothing."""
     kind, items = tags
     written_sql, written_params = written.returning(Task.id).sql()
-    sql, params = "", []
+    sql, params = WRITE.format(written=written_sql), list(written_params)
     if kind == "tags" and items:
-        sql, params = CREATE_MISSING, [user, items]
-    chosen_params = [user, [name.lower() for name in items]] if kind == "tags" else [items]
-    sql += REPLACE_LINKS.format(written=written_sql, chosen=CHOSEN[kind])
-    params += [*written_params, *chosen_params, user]
-    sql += READ_BACK.format(json=ROW_JSON.sql)
+        sql += CREATE_MISSING.format(written=WRITTEN)
+        params += [user, items]
+    chosen_params = [user, items] if kind == "tags" else [items]
+    sql += REPLACE_LINKS.format(chosen=CHOSEN[kind], written=WRITTEN)
+    params += [*chosen_params, user]
+    sql += READ_BACK.format(json=ROW_JSON.sql, written=WRITTEN)
     params.append(user)
     return database.execute_sql(sql, params).fetchall()
 
 
 def constraint(error):
     """The name of the constraint a database IntegrityError names, or None."""
-    original = error.args[0] if error.args else None
+    original = getattr(error, "orig", None)  # peewee 4 keeps the driver's error there, not in args
     diag = getattr(original, "diag", None)
     return getattr(diag, "constraint_name", None)
 

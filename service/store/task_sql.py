@@ -75,11 +75,13 @@ def filtered(query, model, shape, user, state, priority, category, tags, pattern
         query = query.where(model.status == state)
     if by_priority:
         query = query.where(model.priority == priority)
+    # Case is folded by the database (lower()) on both sides, as the tag names' unique index does.
     if by_category:
-        query = query.where(fn.lower(model.category) == category)
+        query = query.where(model.category_key == fn.lower(category))
     if tag_count:
+        wanted = fn.ARRAY(SQL("SELECT lower(wanted) FROM unnest(%s::text[]) AS wanted", [tags]))
         carrying = (TaskTag.select(TaskTag.task).join(Tag, on=(Tag.id == TaskTag.tag))
-                    .where(Tag.user == user, fn.lower(Tag.name) == fn.ANY(array(tags)))
+                    .where(Tag.user == user, fn.lower(Tag.name) == fn.ANY(wanted))
                     .group_by(TaskTag.task).having(fn.COUNT(SQL("*")) == tag_count))
         query = query.where(model.id.in_(carrying))
     if by_search:
@@ -117,7 +119,7 @@ def tally_counts(shape, filters):
     if by_priority:
         query = query.where(TaskTally.priority == filters["priority"])
     if by_category:
-        query = query.where(fn.lower(TaskTally.category) == filters["category"])
+        query = query.where(fn.lower(TaskTally.category) == fn.lower(filters["category"]))
     return query
 
 
