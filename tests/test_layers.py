@@ -9,8 +9,9 @@ from tests.conftest import PROJECT
 PACKAGE = PROJECT / "service"
 # In order: a module may import its own layer and the ones before it.
 LAYERS = (
-    ("ground", ("service.instruments", "service.recurrence", "service.fields", "service.jsonio", "service.request_log",
-                "service.vocabularies", "service.config", "service.errors")),
+    ("ground", ("service.instruments", "service.recurrence", "service.field_types", "service.fields",
+                "service.jsonio", "service.request_log", "service.vocabularies", "service.config",
+                "service.errors")),
     ("db", ("service.db",)),
     ("input", ("service.validation", "service.list_params", "service.tokens")),
     ("store", ("service.store",)),
@@ -21,9 +22,9 @@ LAYERS = (
 OPS = "service.ops"
 VIEWS = ("service.api.tasks", "service.api.users", "service.api.tags", "service.api.reminders",
          "service.api.stats")
-WITHOUT_FLASK = ("service.store", "service.tokens", "service.fields", "service.recurrence", "service.instruments",
-                 "service.db.models",
-                 "service.db.query_cache", "service.db.watchdog", "service.db.embedded")
+WITHOUT_FLASK = ("service.store", "service.tokens", "service.fields", "service.field_types", "service.recurrence",
+                 "service.instruments", "service.db.models", "service.db.connect", "service.db.query_cache",
+                 "service.db.watchdog", "service.db.embedded")
 
 
 def module_name(path):
