@@ -59,7 +59,8 @@ def write_with_tags(written, user, tags):
 
 def constraint(error):
     """The name of the constraint a database IntegrityError names, or None."""
-    original = error.args[0] if error.args else None
+    # Peewee 4 keeps the driver's error as `orig` (it is no longer the first of `args`).
+    original = getattr(error, "orig", None)
     diag = getattr(original, "diag", None)
     return getattr(diag, "constraint_name", None)
 
