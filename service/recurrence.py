@@ -23,10 +23,15 @@ _UNTIL_LOCAL = re.compile(r"^(\d{8})(T(\d{6}))?$")
 _SAMPLE_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday: checks a rule before it has a due date
 
 
+# Files of a zoneinfo folder that are not zone names: the machine's own zone (a link to
+# /etc/localtime, which PostgreSQL 18 does not know) and the POSIX rules template.
+NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
 @functools.cache
 def time_zones():
     """The IANA time zone names this machine knows (the tzdata package stands in for the OS's)."""
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - NOT_ZONES
 
 
 def time_zone(name):
