@@ -216,7 +216,8 @@ def _changed(task_id, version):
 
 def _stored(row, completing):
     """A written task; a completing write of a recurring task (already completed, so nothing was
-    created) says so with a null next_occurrence."""
-    if completing and row[2] is not None and '"recurrence":null' not in row[2]:
+    created) says so with a null next_occurrence. A toggle that un-completed it says nothing of
+    one: null would read as "the rule has ended"."""
+    if completing and row[2] is not None and '"recurrence":null' not in row[2] and '"completed":true' in row[2]:
         return StoredTask(*row, next_occurrence=None)
     return StoredTask(*row)
