@@ -510,3 +510,19 @@ def test_a_completion_that_drops_the_due_date_of_a_recurring_task_is_422(alice):
     response = alice.patch(f"/api/tasks/{task['id']}", json={"completed": True, "due_date": None})
     assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "recurrence"
     assert all_tasks(alice) == [task]
+
+
+def test_a_local_time_that_occurs_twice_in_autumn_is_its_first_and_keeps_its_wall_clock_time(alice):
+    set_zone(alice, "Europe/Berlin")  # 25 October 2026: 02:30 happens in CEST, then again in CET
+    task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-10-24T00:30:00Z")  # 02:30 CEST
+    on_the_day = completed(alice, task["id"])["next_occurrence"]
+    assert on_the_day["due_date"] == "2026-10-25T00:30:00+00:00"  # the first 02:30
+    after = completed(alice, on_the_day["id"])["next_occurrence"]
+    assert after["due_date"] == "2026-10-26T01:30:00+00:00" and local(after["due_date"], "Europe/Berlin")[1] == "02:30"
+
+
+def test_a_local_time_skipped_in_spring_takes_the_offset_before_the_gap(alice):
+    set_zone(alice, "Europe/Berlin")  # 29 March 2026: clocks jump from 02:00 to 03:00
+    task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-03-28T01:30:00Z")  # 02:30 CET
+    # 02:30 does not exist that day; as RFC 5545 says, it is taken with the offset before the gap
+    assert completed(alice, task["id"])["next_occurrence"]["due_date"] == "2026-03-29T01:30:00+00:00"

@@ -136,3 +136,11 @@ def test_a_recurring_tasks_next_occurrence_brings_its_reminder_back(alice):
     following = alice.patch(f"/api/tasks/{task['id']}/complete").get_json()["next_occurrence"]
     assert reminders(alice) == {"tasks": [], "count": 0}  # next week's reminder is still to come
     assert titles(reminders(alice, until=following["remind_at"])) == ["weekly"]
+
+
+def test_until_may_also_be_a_date_meaning_that_days_start_in_the_users_zone(alice):
+    alice.patch("/api/users/me", json={"timezone": "Pacific/Auckland"})  # 2 December starts at 11:00Z
+    alice.create_task(title="before", remind_at="2026-12-01T10:59:59Z")
+    alice.create_task(title="at", remind_at="2026-12-01T11:00:00Z")
+    alice.create_task(title="after", remind_at="2026-12-01T11:00:01Z")
+    assert titles(reminders(alice, until="2026-12-02")) == ["before", "at"]

@@ -46,7 +46,25 @@ def seed_demo(db):
                 "WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE user_id = %s AND title = %s)",
                 (user_id, title, description, completed, priority, due_days, age, age, user_id, title))
             tasks_added += cursor.rowcount
+        _demo_time(cursor)
     return users_added, tasks_added
+
+
+# Time (contract section 6): per demo user, one task recurs (it has a due date) and one reminder is
+# due now, so GET /api/reminders shows something. Set on the demo tasks themselves (still ten),
+# only where unset: a rerun changes nothing, and a completed task is left alone.
+DEMO_RECURRING = (("demo-alice", "Buy groceries", "FREQ=WEEKLY"),
+                  ("demo-bob", "Call mum", "FREQ=WEEKLY;COUNT=10"))
+DEMO_REMINDERS = (("demo-alice", "Write the quarterly report"), ("demo-bob", "File taxes"))
+
+
+def _demo_time(cursor):
+    for user_id, title, rule in DEMO_RECURRING:
+        cursor.execute("UPDATE tasks SET recurrence = %s WHERE user_id = %s AND title = %s AND recurrence IS NULL "
+                       "AND due_date IS NOT NULL AND NOT completed", (rule, user_id, title))
+    for user_id, title in DEMO_REMINDERS:
+        cursor.execute("UPDATE tasks SET remind_at = date_trunc('hour', now()) WHERE user_id = %s AND title = %s "
+                       "AND remind_at IS NULL AND NOT completed", (user_id, title))
 
 
 # Bulk data ---------------------------------------------------------------------------------
