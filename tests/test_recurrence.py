@@ -526,3 +526,18 @@ def test_a_local_time_skipped_in_spring_takes_the_offset_before_the_gap(alice):
     task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-03-28T01:30:00Z")  # 02:30 CET
     # 02:30 does not exist that day; as RFC 5545 says, it is taken with the offset before the gap
     assert completed(alice, task["id"])["next_occurrence"]["due_date"] == "2026-03-29T01:30:00+00:00"
+
+
+def test_completing_again_after_un_completing_creates_another_occurrence(alice):
+    task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-03-02T09:00:00Z")
+    first = completed(alice, task["id"])["next_occurrence"]
+    completed(alice, task["id"], how="toggle")  # un-completed: deletes nothing
+    second = completed(alice, task["id"])["next_occurrence"]
+    assert second["id"] != first["id"] and second["due_date"] == first["due_date"]
+    assert len(all_tasks(alice)) == 3
+
+
+def test_a_recurring_task_created_completed_creates_no_occurrence(alice):
+    task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-03-02T09:00:00Z", completed=True)
+    assert task["completed"] is True and "next_occurrence" not in task
+    assert len(all_tasks(alice)) == 1
