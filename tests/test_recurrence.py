@@ -1,13 +1,15 @@
 """Recurring tasks (contract section 6, "Due dates, reminders, recurrence"): the rule, its checks
 (in the service and in PostgreSQL itself), and the next occurrence a completion creates, in the
 user's time zone, through every route that completes a task, in every route family."""
+import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
 
+from service import recurrence
 from tests.servers import race
 
 PREFIXES = ["/api", "/api/{user}", "/api/v1", "/api/v1/{user}"]
@@ -88,7 +90,16 @@ def test_recurrence_defaults_to_null_and_null_clears_it(alice):
     ("FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY values must be -31..-1 or 1..31"),
     ("FREQ=YEARLY;BYMONTH=13", "BYMONTH values must be 1..12"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "never occurs"),
-    ("FREQ=WEEKLY;BYDAY=XX", "is not a valid RRULE"),
+    ("FREQ=WEEKLY;BYDAY=XX", "BYDAY values must be MO, TU, WE, TH, FR, SA or SU"),
+    ("FREQ=DAILY;WKST=XX", "is not a valid RRULE"),
+    # ordinal weekdays that never come (dateutil would search to the year 9999 for them)
+    ("FREQ=MONTHLY;BYDAY=6MO", "BYDAY ordinals must be 1..5 or -5..-1"),
+    ("FREQ=YEARLY;BYMONTH=1;BYDAY=-6FR", "BYDAY ordinals must be 1..5 or -5..-1"),
+    ("FREQ=YEARLY;BYDAY=54MO", "BYDAY ordinals must be 1..53 or -53..-1"),
+    ("FREQ=MONTHLY;BYDAY=0MO", "BYDAY ordinals must be"),
+    ("FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=15", "never occurs: no listed ordinal weekday falls on a listed BYMONTHDAY"),
+    ("FREQ=MONTHLY;BYDAY=-1FR;BYMONTHDAY=1,2,3", "never occurs"),
+    ("FREQ=YEARLY;BYDAY=1MO;BYMONTHDAY=20", "never occurs"),
     ("FREQ=DAILY;UNTIL=tomorrow", "is not a valid RRULE"),
     ("FREQ=DAILY;UNTIL=20200101T000000Z", "has no occurrence"),
     ("FREQ=DAILY;", "is not NAME=VALUE"),
@@ -541,3 +552,48 @@ def test_a_recurring_task_created_completed_creates_no_occurrence(alice):
     task = alice.create_task(recurrence="FREQ=DAILY", due_date="2026-03-02T09:00:00Z", completed=True)
     assert task["completed"] is True and "next_occurrence" not in task
     assert len(all_tasks(alice)) == 1
+
+
+@pytest.mark.parametrize("rule, due, following", [
+    ("FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=7", "2026-01-06T09:00:00Z", "2026-09-07T09:00:00+00:00"),  # 1st Monday, the 7th
+    ("FREQ=MONTHLY;BYDAY=-1FR;BYMONTHDAY=-1", "2026-01-06T09:00:00Z", "2026-07-31T09:00:00+00:00"),
+    ("FREQ=YEARLY;BYDAY=1MO;BYMONTHDAY=3", "2026-01-06T09:00:00Z", "2028-01-03T09:00:00+00:00"),
+    ("FREQ=YEARLY;BYDAY=20MO;BYMONTHDAY=15", "2026-01-06T09:00:00Z", "2028-05-15T09:00:00+00:00"),
+    # cycles that fix the weekday, the months or the years: they hold for some due dates
+    ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "2026-01-06T09:00:00Z", "2026-01-13T09:00:00+00:00"),
+    ("FREQ=MONTHLY;INTERVAL=2;BYMONTH=2,4,6,8,10,12", "2026-02-10T09:00:00Z", "2026-04-10T09:00:00+00:00"),
+])
+def test_rare_rules_are_accepted_and_expanded(alice, rule, due, following):
+    task = alice.create_task(recurrence=rule, due_date=due)
+    assert completed(alice, task["id"])["next_occurrence"]["due_date"] == following
+
+
+@pytest.mark.parametrize("rule, due", [
+    ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "2026-01-05T09:00:00Z"),  # a Monday: every 7 days is a Monday
+    ("FREQ=MONTHLY;INTERVAL=2;BYMONTH=2,4,6,8,10,12", "2026-01-10T09:00:00Z"),  # odd months only
+    ("FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29", "2026-02-28T09:00:00Z"),  # never a leap year
+])
+def test_a_rule_whose_cycle_cannot_meet_its_filter_from_the_due_date_has_ended(alice, rule, due):
+    task = alice.create_task(recurrence=rule, due_date=due)
+    assert completed(alice, task["id"])["next_occurrence"] is None
+    assert len(all_tasks(alice)) == 1
+
+
+PATHOLOGICAL = ["FREQ=MONTHLY;BYDAY=6MO", "FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=15", "FREQ=YEARLY;BYDAY=1MO;BYMONTHDAY=20",
+                "FREQ=DAILY;INTERVAL=7;BYDAY=TU", "FREQ=DAILY;INTERVAL=14;BYDAY=TU,WE,TH,FR,SA,SU",
+                "FREQ=MONTHLY;INTERVAL=2;BYMONTH=2,4,6,8,10,12", "FREQ=MONTHLY;INTERVAL=12;BYMONTH=3",
+                "FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29", "FREQ=YEARLY;BYMONTH=1;BYDAY=-53MO"]
+
+
+def test_rules_that_never_meet_cost_no_search_to_the_year_9999():
+    # Each of these made dateutil walk every day, week or month to the year 9999 (0.1 to 1 s of
+    # CPU a request); checked or short-cut now, they all take milliseconds.
+    started = time.perf_counter()
+    for rule in PATHOLOGICAL:
+        try:
+            recurrence.validate(rule)
+        except ValueError:
+            continue
+        for due in (datetime(2026, 1, 5, 9, tzinfo=UTC), datetime(2026, 1, 6, 9, tzinfo=UTC)):
+            recurrence.next_occurrence(rule, due, "Europe/Berlin")
+    assert time.perf_counter() - started < 2.0
