@@ -7,6 +7,7 @@ DTSTART in the user's zone; the next occurrence is the rule's first instance str
 and its rule has COUNT one less (COUNT=1 was the last one). An UNTIL without `Z` is a local time
 of the user's zone (dateutil wants UTC once DTSTART has a zone).
 """
+import calendar
 import functools
 import math
 import re
@@ -153,7 +154,10 @@ def _expander(parts, start):
     most: a rule that can never match (FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30) would otherwise be
     searched until the year 9999. COUNT is left out: the store counts occurrences itself."""
     parts = {key: value for key, value in parts.items() if key != "COUNT"}
-    horizon = start.astimezone(UTC).replace(year=min(start.year + HORIZON_YEARS, 9999))
+    utc = start.astimezone(UTC)
+    year = min(utc.year + HORIZON_YEARS, 9999)
+    leap_day_gone = (utc.month, utc.day) == (2, 29) and not calendar.isleap(year)  # 29 Feb + 10 years
+    horizon = utc.replace(year=year, day=28 if leap_day_gone else utc.day)
     until = parts.get("UNTIL")
     local = _UNTIL_LOCAL.match(until or "")
     if local:  # a local date or date-time: in the start's zone, then UTC as dateutil requires

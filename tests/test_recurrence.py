@@ -562,6 +562,7 @@ def test_a_recurring_task_created_completed_creates_no_occurrence(alice):
     # cycles that fix the weekday, the months or the years: they hold for some due dates
     ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "2026-01-06T09:00:00Z", "2026-01-13T09:00:00+00:00"),
     ("FREQ=MONTHLY;INTERVAL=2;BYMONTH=2,4,6,8,10,12", "2026-02-10T09:00:00Z", "2026-04-10T09:00:00+00:00"),
+    ("FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29", "2028-02-29T09:00:00Z", "2032-02-29T09:00:00+00:00"),
 ])
 def test_rare_rules_are_accepted_and_expanded(alice, rule, due, following):
     task = alice.create_task(recurrence=rule, due_date=due)
@@ -597,3 +598,11 @@ def test_rules_that_never_meet_cost_no_search_to_the_year_9999():
         for due in (datetime(2026, 1, 5, 9, tzinfo=UTC), datetime(2026, 1, 6, 9, tzinfo=UTC)):
             recurrence.next_occurrence(rule, due, "Europe/Berlin")
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("rule, following", [("FREQ=DAILY", "2028-03-01T09:00:00+00:00"),
+                                             ("FREQ=YEARLY", "2032-02-29T09:00:00+00:00"),
+                                             ("FREQ=MONTHLY", "2028-03-29T09:00:00+00:00")])
+def test_a_task_due_on_29_february_recurs(alice, rule, following):
+    task = alice.create_task(recurrence=rule, due_date="2028-02-29T09:00:00Z")  # ten years on has no 29 February
+    assert completed(alice, task["id"])["next_occurrence"]["due_date"] == following
