@@ -116,8 +116,9 @@ def test_the_due_filters_read_an_index(planned, user_id, sort, params):
     assert_indexed(planned, user_id, statements)
 
 
-def test_a_due_date_range_sorted_by_due_date_is_an_index_range(planned):
-    args = MultiDict({"due_after": "2026-11-20", "due_before": "2026-12-10", "sort": "due_date", "order": "asc"})
+@pytest.mark.parametrize("bounds", [("2026-11-20T00:00:00Z", "2026-12-10T00:00:00Z"), ("2026-11-20", "2026-12-10")])
+def test_a_due_date_range_sorted_by_due_date_is_an_index_range(planned, bounds):
+    args = MultiDict({"due_after": bounds[0], "due_before": bounds[1], "sort": "due_date", "order": "asc"})
     statements, _ = sent(planned, HEAVY, lambda: store.page(HEAVY, parse_list_params(args, VOCABULARIES),
                                                             VOCABULARIES))
     plan = assert_indexed(planned, HEAVY, statements)

@@ -56,7 +56,7 @@ def filter_values(user, params):
 
 def day_start(day, user):
     """SQL for the start of `day` (an ISO date) in `user`'s time zone."""
-    return SQL("((%s)::date::timestamp AT TIME ZONE (SELECT timezone FROM users WHERE id = %s))", [day, user])
+    return SQL("(SELECT (%s)::date::timestamp AT TIME ZONE timezone FROM users WHERE id = %s)", [day, user])
 
 
 def filtered(query, model, shape, user, state, priority, category, tags, pattern, due_before, due_after,
