@@ -115,3 +115,39 @@ def test_each_tag_route_is_one_round_trip(round_trips, tagged, family):
 
 def test_readyz_is_one_round_trip(round_trips, client):
     assert counted(round_trips, lambda: client.get("/readyz")) == 1
+
+
+# --- Time: reminders, statistics, recurring completions (issue 12) ------------------------------
+
+@pytest.mark.parametrize("path", ["/api/reminders", "/api/reminders?until=2030-01-01T00:00:00Z&limit=5",
+                                  "/api/{user}/reminders"])
+def test_reminders_are_one_round_trip(round_trips, known, path):
+    known.create_task(title="remind me", remind_at="2026-01-01T09:00:00Z")
+    assert counted(round_trips, lambda: known.get(path.format(user=known.id))) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/stats", "/api/statistics?tz=Europe/Berlin", "/api/{user}/stats"])
+def test_statistics_are_one_round_trip(round_trips, known, path):
+    known.patch(f"/api/tasks/{known.create_task(category='work')['id']}/complete")
+    assert counted(round_trips, lambda: known.get(path.format(user=known.id))) == 1
+
+
+@pytest.mark.parametrize("suffix, body", [("/complete", None), ("/complete", {"completed": True}),
+                                          ("/status", {"status": "done"}), ("", {"completed": True})])
+def test_a_recurring_completion_is_at_most_two_round_trips_and_an_ordinary_one_still_one(
+        round_trips, known, suffix, body):
+    extra = {"json": body} if body else {}
+    ordinary = known.create_task(title="once")
+    assert counted(round_trips, lambda: known.patch(f"/api/tasks/{ordinary['id']}{suffix}", **extra)) == 1
+    recurring = known.create_task(title="again", tags=["t"], recurrence="FREQ=DAILY", due_date="2026-03-02T09:00:00Z")
+    assert counted(round_trips, lambda: known.patch(f"/api/tasks/{recurring['id']}{suffix}", **extra)) <= 2
+    # and the completion did create the next occurrence within those
+    assert known.get("/api/tasks?search=again").get_json()["count"] == 2
+    # completing it again (already completed) writes in one
+    if body:
+        assert counted(round_trips, lambda: known.patch(f"/api/tasks/{recurring['id']}{suffix}", **extra)) == 1
+
+
+def test_profile_and_time_zone_change_are_one_round_trip(round_trips, known):
+    assert counted(round_trips, lambda: known.get(f"/api/{known.id}/profile")) == 1
+    assert counted(round_trips, lambda: known.patch("/api/users/me", json={"timezone": "Asia/Tokyo"})) == 1

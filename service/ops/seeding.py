@@ -84,7 +84,25 @@ def seed_demo(db):
             cursor.execute("INSERT INTO task_tags (user_id, task_id, tag_id) SELECT %s, %s, id FROM tags "
                            "WHERE user_id = %s AND lower(name) = ANY(ARRAY(SELECT lower(wanted) "
                            "FROM unnest(%s::text[]) AS wanted))", (user_id, added[0], user_id, list(tags)))
+        _demo_time(cursor)
     return users_added, tasks_added
+
+
+# Time (contract section 6): per demo user, one task recurs (it has a due date) and one reminder is
+# due now, so GET /api/reminders shows something. Set on the demo tasks themselves (still ten),
+# only where unset: a rerun changes nothing, and a completed task is left alone.
+DEMO_RECURRING = (("demo-alice", "Buy groceries", "FREQ=WEEKLY"),
+                  ("demo-bob", "Call mum", "FREQ=WEEKLY;COUNT=10"))
+DEMO_REMINDERS = (("demo-alice", "Write the quarterly report"), ("demo-bob", "File taxes"))
+
+
+def _demo_time(cursor):
+    for user_id, title, rule in DEMO_RECURRING:
+        cursor.execute("UPDATE tasks SET recurrence = %s WHERE user_id = %s AND title = %s AND recurrence IS NULL "
+                       "AND due_date IS NOT NULL AND NOT completed", (rule, user_id, title))
+    for user_id, title in DEMO_REMINDERS:
+        cursor.execute("UPDATE tasks SET remind_at = date_trunc('hour', now()) WHERE user_id = %s AND title = %s "
+                       "AND remind_at IS NULL AND NOT completed", (user_id, title))
 
 
 # Bulk data ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..db.models import Task
 from .task_sql import ROW_JSON
 
 GUARD = Task.recurrence.is_null() | Task.completed
+FOLLOWED = ("recurrence", "due_date", "remind_at")  # what of the completed task the next occurrence follows
 
 
 class Guarded:
@@ -71,7 +72,9 @@ def complete_and_follow(update, user, held):
     not completed) and create the next occurrence. Returns the rows (id, version, json) of the
     task and of its next occurrence (none when the rule has ended), or [] when the task moved
     meanwhile."""
-    following = recurrence.next_occurrence(held.recurrence, held.due_date, held.time_zone)
+    following = None
+    if held.recurrence is not None and held.due_date is not None:  # else no rule (or the database refuses)
+        following = recurrence.next_occurrence(held.recurrence, held.due_date, held.time_zone)
     written = update.returning(Task.id, Task.user, Task.title, Task.description, Task.priority, Task.category)
     write_sql, params = written.sql()
     if following is None:

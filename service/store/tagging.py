@@ -63,7 +63,8 @@ def write_with_tags(written, user, tags):
 
 def constraint(error):
     """The name of the constraint a database IntegrityError names, or None."""
-    original = getattr(error, "orig", None)  # peewee 4 keeps the driver's error there, not in args
+    # Peewee 4 keeps the driver's error as `orig` (it is no longer the first of `args`).
+    original = getattr(error, "orig", None)
     diag = getattr(original, "diag", None)
     return getattr(diag, "constraint_name", None)
 

@@ -59,7 +59,7 @@ def filter_values(user, params, done):
 
 def day_start(day, user):
     """SQL for the start of `day` (an ISO date) in `user`'s time zone."""
-    return SQL("((%s)::date::timestamp AT TIME ZONE (SELECT timezone FROM users WHERE id = %s))", [day, user])
+    return SQL("(SELECT (%s)::date::timestamp AT TIME ZONE timezone FROM users WHERE id = %s)", [day, user])
 
 
 def filtered(query, model, shape, user, state, priority, category, tags, pattern, due_before, due_after, done=None,
@@ -101,7 +101,8 @@ def filtered(query, model, shape, user, state, priority, category, tags, pattern
 def tallied(shape):
     """True when the filters are at most status, priority and category: then the counts come from
     the counters the database keeps (task_tallies), whatever the number of tasks."""
-    return not any(shape[4:])
+    tag_count, by_search, before_kind, after_kind, overdue, has_due_date = shape[4:]
+    return not (tag_count or by_search or before_kind or after_kind) and overdue is None and has_due_date is None
 
 
 def tally_counts(shape, filters):

@@ -195,8 +195,11 @@ def _write(build, shape, user, task_id, expected, tags, attempts=2, **values):
         if held.recurrence is not None:  # a recurring task about to be completed: held back
             columns = {**values, "completed": True} if "completed" in values and values["completed"] is None else values
             update = _one(Task.update(**columns), user, task_id, held.version).where(~Task.completed)
+            # The next occurrence follows the task as this write leaves it (a new rule, due date or
+            # reminder sent with the completion; no rule: none follows).
+            leaves = held._replace(**{name: values[name] for name in recurring.FOLLOWED if name in values})
             try:
-                rows = recurring.complete_and_follow(update, user, held)
+                rows = recurring.complete_and_follow(update, user, leaves)
             except IntegrityError as error:
                 raise tagging.refused(error) from None
             if rows:
@@ -215,7 +218,8 @@ def _changed(task_id, version):
 
 def _stored(row, completing):
     """A written task; a completing write of a recurring task (already completed, so nothing was
-    created) says so with a null next_occurrence."""
-    if completing and row[2] is not None and '"recurrence":null' not in row[2]:
+    created) says so with a null next_occurrence. A toggle that un-completed it says nothing of
+    one: null would read as "the rule has ended"."""
+    if completing and row[2] is not None and '"recurrence":null' not in row[2] and '"completed":true' in row[2]:
         return StoredTask(*row, next_occurrence=None)
     return StoredTask(*row)
