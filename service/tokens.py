@@ -69,12 +69,13 @@ class JwksKeys:
             self._refresh_stale()
         return self._set
 
-    def publishes(self, kid):
-        """True while the current key set still holds `kid` (for tokens verified earlier)."""
-        return kid in self.current().jwks
+    def publishes(self, kid, jwk):
+        """True while the current key set still holds `kid` as the key `jwk` (for tokens verified
+        earlier: a withdrawn key, or other key material published under the same `kid`, fails)."""
+        return self.current().jwks.get(kid) == jwk
 
     def key(self, kid, algorithm):
-        """The public key for `kid` usable with `algorithm`, or InvalidToken."""
+        """(the public key for `kid` usable with `algorithm`, its JWK), or InvalidToken."""
         keys = self.current()
         jwk = keys.jwks.get(kid)
         if jwk is None:
@@ -88,7 +89,7 @@ class JwksKeys:
                 parsed = keys.parsed[(kid, algorithm)] = jwt.PyJWK(jwk, algorithm).key
             except jwt.PyJWTError:
                 raise InvalidToken("the token's algorithm does not match its key") from None
-        return parsed
+        return parsed, jwk
 
     def _refresh_for(self, kid):
         with self._lock:
@@ -153,7 +154,7 @@ class TokenVerifier:
         # A remembered token is checked again for what can change: the clock, and its key.
         if claims["exp"] + LEEWAY_SECONDS <= time.time():
             raise InvalidToken("the token has expired")
-        if claims["kid"] is not None and not self.jwks.publishes(claims["kid"]):
+        if claims["kid"] is not None and not self.jwks.publishes(claims["kid"], claims["jwk"]):
             raise InvalidToken("the token's signing key was withdrawn")
         return claims
 
@@ -166,12 +167,12 @@ class TokenVerifier:
         algorithm = header.get("alg")
         options = {"require": ["exp", "sub"]}
         if algorithm in JWKS_ALGORITHMS:
-            key = self._jwks_key(header, algorithm)
+            key, jwk = self._jwks_key(header, algorithm)
             issuer, audience = self.config.jwks_issuer, self.config.jwks_audience
         elif algorithm in HMAC_ALGORITHMS:
             if not self.config.better_auth_secret:
                 raise InvalidToken("HMAC tokens are not accepted (BETTER_AUTH_SECRET is unset)")
-            key = self.config.better_auth_secret
+            key, jwk = self.config.better_auth_secret, None
             issuer, audience = self.config.jwt_issuer, self.config.jwt_audience
         else:
             raise InvalidToken("the token's algorithm is not accepted")
@@ -203,7 +204,8 @@ class TokenVerifier:
             "email": valid_email(claims.get("email")),
             "name": name[:NAME_MAX] if isinstance(name, str) and "\x00" not in name else None,
             "exp": int(claims["exp"]),  # PyJWT also accepts "exp": "1700000000"; the cache compares numbers
-            "kid": header["kid"] if algorithm in JWKS_ALGORITHMS else None,
+            "kid": header["kid"] if jwk is not None else None,
+            "jwk": jwk,  # the key that verified it (None: the shared secret)
         }
 
     def _jwks_key(self, header, algorithm):

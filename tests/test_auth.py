@@ -626,6 +626,22 @@ def test_a_remembered_token_of_a_withdrawn_key_stops_working_at_the_next_refresh
                       ).status_code == 200
 
 
+def test_a_remembered_token_fails_once_its_kid_names_other_key_material(auth_app, jwks):
+    """Re-publishing a `kid` with a new key replaces the old key as surely as withdrawing it: a
+    remembered token of the old key is refused at the next refresh."""
+    client = auth_app.test_client()
+    old = SigningKey.generate("EdDSA")
+    jwks.publish(old)
+    token = better_auth_token(old, jwks.base_url, new_user(), ttl=900)
+    assert client.get("/api/tasks", headers=bearer(token)).status_code == 200
+    jwks.publish(SigningKey.generate("EdDSA", kid=old.kid))  # the same kid, other key material
+    auth_app.extensions["token_verifier"].jwks.max_age = 0.3
+    time.sleep(0.4)
+    response = client.get("/api/tasks", headers=bearer(token))
+    assert_rejected(response, token)
+    assert "withdrawn" in response.get_json()["detail"]
+
+
 def test_a_refresh_racing_a_reader_never_re_caches_the_withdrawn_key(auth_app, jwks, monkeypatch):
     """Reader A looks a key up, and while it parses that key another request's refresh replaces
     the key set with one that no longer holds it. A's parsed key must not land in the new set
