@@ -1,17 +1,20 @@
 """The todo service: a Flask app over a pooled, row-level-secured PostgreSQL.
 
-The house, each layer importing only those below it:
-- ground: config.py (the environment, validated once), fields.py (every field's rules, once),
-  vocabularies.py, errors.py (the one problem envelope), jsonio.py
-- db/: the pooled, user-scoped database (pool.py), its watchdog, the compiled-query cache, the
-  models, the embedded PostgreSQL and the read replicas (replicas.py, routing.py)
+The house, each layer importing only those below it (docs/architecture.md has the whole map):
+- ground: config.py (the environment, validated once), fields.py (every field of a task, tag and
+  user, once; field_types.py: what a field can say), vocabularies.py, recurrence.py, errors.py
+  (the one problem envelope), jsonio.py, instruments.py (Prometheus counters), request_log.py
+- db/: the pooled, user-scoped database (pool.py, built by connect.py), its watchdog, the
+  compiled-query cache, the models, the embedded PostgreSQL and the read replicas
 - validation.py and list_params.py (request input to typed values or 422), tokens.py (bearer
   tokens, no Flask)
-- store/: every query of the request path (tasks.py, users.py, export.py)
-- api/: the authenticated /api routes, also under /api/v1 (identity.py is its hook; one module
-  per resource), health.py, docs.py + openapi/, request_log.py, idempotency.py, cors.py,
-  metrics.py (/metrics)
-- ops/: operator commands (cli, seeding, export/import), apart from the request path
+- store/: every query of the request path (tasks.py + task_sql.py, tags.py, reminders.py,
+  stats.py, users.py, ...)
+- idempotency.py; then the web: api/ (the authenticated /api routes, also under /api/v1;
+  identity.py is its hook; one module per URL's first word), health.py, metrics.py, docs.py +
+  openapi/, cors.py
+- ops/: operator commands (cli, seeding, export/import, vocabularies, doctor), apart from the
+  request path
 
 A request flows: `request_log.start_request` (request id, clock) -> `cors.answer_preflight`
 (a CORS preflight ends here, on any path) -> the API blueprint's
