@@ -62,19 +62,25 @@ def part_of(frames):
     return "other (threads, interpreter)"
 
 
-def summarise(raw_path, requests):
-    """CPU microseconds per request by part, from py-spy's raw (collapsed) samples at 1 kHz."""
+def count_parts(raw_path):
+    """(samples per part, all samples) of py-spy's raw (collapsed) output."""
     parts = collections.Counter()
-    total = 0
     for line in open(raw_path):
         stack, _, count = line.rstrip().rpartition(" ")
-        if not count.isdigit():  # a frame name with a line break in it
-            continue
-        total += int(count)
-        parts[part_of(stack.split(";"))] += int(count)
-    per = 1000 / max(requests, 1)  # a sample is 1 ms of GIL time
-    lines = [f"{parts[label] * per:8.0f} us  {label}" for label, _ in parts.most_common()]
-    return "\n".join(lines + [f"{total * per:8.0f} us  TOTAL Python CPU per request"])
+        if count.isdigit():  # else a frame name with a line break in it
+            parts[part_of(stack.split(";"))] += int(count)
+    return parts, sum(parts.values())
+
+
+def summarise(raw_path, requests, cpu_us=None):
+    """CPU microseconds per request by part: from py-spy's samples at 1 kHz over `requests`, or,
+    given the CPU per request measured without sampling (`cpu_us`), that divided by the parts'
+    shares of the samples (sampling slows what it samples)."""
+    parts, total = count_parts(raw_path)
+    per = cpu_us / max(total, 1) if cpu_us is not None else 1000 / max(requests, 1)  # a sample: 1 ms of GIL time
+    lines = [f"{parts[label] * per:8.0f} us  {100 * parts[label] / max(total, 1):4.1f}%  {label}"
+             for label, _ in parts.most_common()]
+    return "\n".join(lines + [f"{total * per:8.0f} us         TOTAL Python CPU per request"])
 
 
 def main(argv=None):
