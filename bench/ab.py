@@ -14,10 +14,10 @@ Needs bench/run's data (run it once first).
 import argparse
 import secrets
 import statistics
-import sys
 
-from . import database, load
-from .harness import BENCH_USERS, MAIN_DATABASE, SCENARIOS, write_token_files
+from . import data, database, load
+from .data import BENCH_USERS, MAIN_DATABASE
+from .scenarios import SCENARIOS
 from .servers import APPS, Server
 
 
@@ -33,7 +33,7 @@ def parse_variant(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="bench.ab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=[s for s in SCENARIOS if not s.startswith("heavy")])
+    parser.add_argument("scenario", choices=[name for name, s in SCENARIOS.items() if s.who != "heavy"])
     parser.add_argument("reps", type=int)
     parser.add_argument("variants", nargs="+", type=parse_variant)
     parser.add_argument("--workers", default="1")
@@ -41,10 +41,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=5, choices=range(1, 11), metavar="1..10")
     args = parser.parse_args(argv)
     admin = database.admin_url()
-    if database.counts(admin, MAIN_DATABASE)[0] < BENCH_USERS:
-        sys.exit("seed the benchmark data first: bench/run")
+    marker = data.seeded(admin)
     secret = secrets.token_urlsafe(48)
-    files, _ = write_token_files(admin, MAIN_DATABASE, secret, BENCH_USERS, "ab")
+    files, _ = data.write_files(admin, MAIN_DATABASE, secret, BENCH_USERS, "ab", marker)
     base_env = {"DATABASE_URL": database.role_url(admin, MAIN_DATABASE), "BETTER_AUTH_SECRET": secret,
                 "WEB_CONCURRENCY": args.workers}
     servers = {name: Server(f"ab-{name}", APPS[target], 18100 + n, {**base_env, **env})
@@ -56,6 +55,8 @@ def main(argv=None):
             load.warm(server.base, files, args.connections, 30)
         for _rep in range(args.reps):
             for name, server in servers.items():
+                if SCENARIOS[args.scenario].who == "pool":  # every request a fresh recurring task
+                    database.reset(admin, MAIN_DATABASE, marker["last_task_id"])
                 workers = server.workers()
                 before = [worker.cpu_times() for worker in workers]
                 result = load.wrk(server.base, args.scenario, files, duration=args.duration,
@@ -68,6 +69,7 @@ def main(argv=None):
     finally:
         for server in servers.values():
             server.stop()
+        database.tidy(admin, MAIN_DATABASE, None)
     for name, rows in runs.items():
         rps, user, system = (statistics.median(row[i] for row in rows) for i in range(3))
         print(f"{name:<12} {rps:7.0f} req/s  worker CPU {user:5.0f} user + {system:4.0f} system us/req"

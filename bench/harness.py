@@ -3,80 +3,29 @@
     bench/run            the scenarios on 10,000 users x 100 tasks + one user with 100,000 tasks
     bench/run --scale    list latency with 10k, 100k and 1M tasks in the table (separate databases)
 
-Each measurement is one bounded wrk (or pgbench) run on loopback; the targets alternate
-(service, reference, pgbench, service, ...) and each figure is the median of the repetitions.
+Each measurement is one bounded wrk (or pgbench) run on loopback; the HTTP targets alternate
+(service, reference, pgbench, then reference, service, pgbench, ...) and each figure is the
+median of the repetitions.
 The ratios the performance issue sets as targets are printed last.
 """
 import argparse
-import base64
 import json
 import os
 import secrets
 import statistics
-import sys
 import threading
-import time
-import urllib.request
 from datetime import UTC, datetime
 
-import jwt
-
-from . import database, load, report
+from . import check, data, database, load, report, statements
+from .data import BENCH_USERS, MAIN_DATABASE, TASKS_PER_USER, log
 from .paths import DOCS, OUT
+from .scenarios import NAMES, SCENARIOS
 from .servers import APPS, MemorySampler, Server
 
-SCENARIOS = ("list", "heavy_first", "heavy_page500", "get", "toggle", "create")
 TARGETS = ("service", "reference", "pgbench")
-MAIN_DATABASE = "todo_bench"
-USERS, TASKS_PER_USER, HEAVY_TASKS = 10_000, 100, 100_000
-BENCH_USERS = 1_000
 SCALE_USERS = (100, 1_000, 10_000)  # x 100 tasks: 10k, 100k, 1M tasks
-PAGE, PAGE_NUMBER = 20, 500
-CREATED_TITLE = "benchmark task"  # what the create scenario writes (tidied away between runs)
 PORTS = {"service": 18080, "reference": 18081}
 SCENARIO_WARMUP_SECONDS = 2
-
-
-def log(message):
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-# Data -------------------------------------------------------------------------------------
-def ensure_data(admin, name, users, tasks_per_user, heavy_tasks):
-    """Create, migrate and (unless already done) seed one benchmark database; its app URL."""
-    url = database.prepare(admin, name)
-    removed = database.tidy(admin, name, CREATED_TITLE)
-    if removed:
-        log(f"{name}: removed {removed} tasks left by an earlier create scenario")
-    have_users, have_tasks, have_heavy = database.counts(admin, name)
-    if (have_users, have_tasks, have_heavy) == (users, users * tasks_per_user, heavy_tasks):
-        log(f"{name}: already seeded ({have_users} users, {have_tasks + have_heavy} tasks)")
-    else:
-        log(f"{name}: seeding {users} users x {tasks_per_user} tasks"
-            + (f" + one user with {heavy_tasks} tasks" if heavy_tasks else ""))
-        database.seed(url, users, tasks_per_user, heavy_tasks, replace=have_users > 0 or have_heavy > 0)
-    return url
-
-
-def mint(secret, sub, ttl=7200):
-    now = int(time.time())
-    return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl}, secret, algorithm="HS256")
-
-
-def write_token_files(admin, name, secret, users, tag):
-    """tokens (one "<token> <task id>" line per user 1..users) and the heavy user's token; also
-    the arithmetic (base, stride) of the users' first task ids, which pgbench needs."""
-    first = database.first_tasks(admin, name, users)
-    if len(first) != users:
-        raise SystemExit(f"{name}: expected tasks for users 1..{users}, found {len(first)}")
-    base, stride = first[1], (first[2] - first[1]) if users > 1 else 0
-    linear = all(first[n] == base + (n - 1) * stride for n in first)
-    OUT.mkdir(parents=True, exist_ok=True)  # bench.cpu may be the first to write here
-    tokens = OUT / f"tokens-{tag}.txt"
-    tokens.write_text("".join(f"{mint(secret, database.user_id(n))} {first[n]}\n" for n in first))
-    heavy = OUT / f"heavy-{tag}.txt"
-    heavy.write_text(mint(secret, database.heavy_user_id()) + "\n")
-    return {"tokens": tokens, "heavy": heavy}, (base, stride) if linear else None
 
 
 def warm_up(server, files, seconds):
@@ -98,38 +47,6 @@ def warm_up(server, files, seconds):
     log(f"warning: {server.name}: {len(workers - served)} worker(s) never got a warm-up connection")
 
 
-# HTTP helpers -----------------------------------------------------------------------------
-def api(base, path, token):
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})  # noqa: S310 - loopback http
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.load(response)
-
-
-def heavy_cursor(base, token):
-    """The cursor of the heavy user's page 500 (limit 20), found by walking the list through
-    the API in pages of 200: page 500 starts after 499 x 20 = 9,980 rows."""
-    skip, walked, cursor = (PAGE_NUMBER - 1) * PAGE, 0, None
-    while walked < skip:
-        limit = min(200, skip - walked)
-        page = api(base, f"/api/tasks?limit={limit}" + (f"&cursor={cursor}" if cursor else ""), token)
-        walked += len(page["tasks"])
-        cursor = page["next_cursor"]
-    return cursor
-
-
-def check_same_answers(files, cursor):
-    """The reference must answer exactly as the service does, or the comparison means nothing."""
-    token, task_id = files["tokens"].read_text().split("\n", 1)[0].split()
-    heavy = files["heavy"].read_text().strip()
-    for path, tok in ((f"/api/tasks?limit={PAGE}", token), (f"/api/tasks/{task_id}", token),
-                      (f"/api/tasks?limit={PAGE}&cursor={cursor}", heavy)):
-        answers = [api(f"http://127.0.0.1:{PORTS[t]}", path, tok) for t in ("service", "reference")]
-        if answers[0] != answers[1]:
-            raise SystemExit(f"the reference answers {path} differently from the service:\n"
-                             f"  service:   {json.dumps(answers[0])[:400]}\n"
-                             f"  reference: {json.dumps(answers[1])[:400]}")
-
-
 # Measuring --------------------------------------------------------------------------------
 def median_of(runs):
     keys = ("rps", "p50_us", "p90_us", "p99_us", "cpu_us")
@@ -139,55 +56,84 @@ def median_of(runs):
     return result
 
 
+def order(rep):
+    """The targets of repetition `rep`: A B, then B A, ... (each HTTP target measured first as
+    often as second; pgbench, the database's limit, after both)."""
+    return ("service", "reference", "pgbench") if rep % 2 == 0 else ("reference", "service", "pgbench")
+
+
+class Runner:
+    """One scenario's measured runs against the three targets, on one database."""
+
+    def __init__(self, args, admin, url, marker, files, defines, servers, scripts):
+        self.args, self.admin, self.url, self.marker = args, admin, url, marker
+        self.files, self.defines, self.servers, self.scripts = files, defines, servers, scripts
+
+    def reset_pool(self, scenario, requests=None):
+        """Before and after each run of a scenario completing recurring tasks: the pool pending
+        again and the occurrences gone; after a run, say if a request found no fresh task."""
+        if SCENARIOS[scenario].who != "pool":
+            return
+        created, _reopened = database.reset(self.admin, MAIN_DATABASE, self.marker["last_task_id"])
+        if requests is not None and created < requests:
+            log(f"warning: {scenario}: {requests} requests created only {created} occurrences "
+                f"(the pool holds {self.files['pool_size']})")
+
+    def run(self, scenario, target, duration):
+        self.reset_pool(scenario)
+        if target == "pgbench":
+            result = load.pgbench(self.url, scenario, self.scripts[scenario], duration=duration,
+                                  clients=self.args.pgbench_clients, defines=self.defines)
+            self.reset_pool(scenario, result["requests"])
+            return result
+        server = self.servers[target]
+        before = server.cpu_seconds()
+        result = load.wrk(server.base, scenario, self.files, duration=duration, connections=self.args.connections)
+        # CPU all gunicorn processes spent per request: steadier than req/s on a busy machine
+        result["cpu_us"] = round((server.cpu_seconds() - before) / max(result["requests"], 1) * 1e6)
+        self.reset_pool(scenario, result["requests"] - result["non_2xx"])
+        return result
+
+
 def run_main(args, admin, secret):
-    url = ensure_data(admin, MAIN_DATABASE, USERS, TASKS_PER_USER, HEAVY_TASKS)
-    files, tasks_arith = write_token_files(admin, MAIN_DATABASE, secret, BENCH_USERS, "main")
-    if tasks_arith is None:
-        raise SystemExit("the benchmark users' first task ids are not evenly spaced; pgbench cannot pick them")
+    url, marker = data.ensure_data(admin, MAIN_DATABASE)
+    files, defines = data.write_files(admin, MAIN_DATABASE, secret, BENCH_USERS, "main", marker)
+    if defines is None:
+        raise SystemExit("the benchmark users' task ids are not laid out as seed-bulk lays them; "
+                         "pgbench cannot pick them")
+    defines["clients"] = args.pgbench_clients
+    scripts = {name: load.pgbench_script(text, database.USER_PREFIX + "-")
+               for name, text in statements.current(url, secret).items()}
     env = {"DATABASE_URL": url, "BETTER_AUTH_SECRET": secret}
-    servers = [Server(name, APPS[name], PORTS[name], env) for name in ("service", "reference")]
-    scenarios = args.scenarios or SCENARIOS
+    servers = {name: Server(name, APPS[name], PORTS[name], env) for name in ("service", "reference")}
+    scenarios = args.scenarios or NAMES
     runs = {s: {t: [] for t in TARGETS} for s in scenarios}
+    runner = Runner(args, admin, url, marker, files, defines, servers, scripts)
     try:
-        for server in servers:
+        for server in servers.values():
             server.start()
         log(f"servers up: service :{PORTS['service']}, reference :{PORTS['reference']} "
             "(gunicorn.conf.py, same settings)")
-        heavy_token = files["heavy"].read_text().strip()
-        files["cursor"] = heavy_cursor(servers[0].base, heavy_token)
-        check_same_answers(files, files["cursor"])
+        bases = {name: server.base for name, server in servers.items()}
+        check.check_reads(bases, files)
+        check.check_writes(bases, files, admin, MAIN_DATABASE, marker["last_task_id"], files["pool_items"])
+        log("the reference answers every scenario as the service does")
         log("warming up both targets")
-        for server in servers:
+        for server in servers.values():
             warm_up(server, files, args.warmup)
             # then a short unmeasured run at full concurrency: every worker thread opens its
             # database connection (a new PostgreSQL backend is slow on its first statements)
             load.wrk(server.base, "list", files, duration=5, connections=args.connections)
-        cursor_row = json.loads(base64.urlsafe_b64decode(files["cursor"] + "=" * (-len(files["cursor"]) % 4)))
-        defines = {"task_base": tasks_arith[0], "task_stride": tasks_arith[1],
-                   "heavy": database.heavy_user_id(), "cursor_at": cursor_row[2], "cursor_id": cursor_row[3]}
-        with MemorySampler(servers) as memory:
+        with MemorySampler(list(servers.values())) as memory:
             for scenario in scenarios:
-                script = load.pgbench_script(scenario, database.USER_PREFIX + "-")
                 # Unmeasured: each scenario starts cold (a write scenario's first inserts extend
                 # the table and its indexes, read from disk), and without this the first target
-                # measured, always the service, paid for it (create's p99 once 4x the reference's).
-                for server in servers:
-                    load.wrk(server.base, scenario, files, duration=SCENARIO_WARMUP_SECONDS,
-                             connections=args.connections)
-                load.pgbench(url, scenario, script, duration=SCENARIO_WARMUP_SECONDS,
-                             clients=args.pgbench_clients, defines=defines)
+                # measured paid for it (create's p99 once 4x the reference's).
+                for target in TARGETS:
+                    runner.run(scenario, target, SCENARIO_WARMUP_SECONDS)
                 for rep in range(args.reps):
-                    for target in TARGETS:
-                        if target == "pgbench":
-                            result = load.pgbench(url, scenario, script, duration=args.duration,
-                                                  clients=args.pgbench_clients, defines=defines)
-                        else:
-                            server = servers[0] if target == "service" else servers[1]
-                            before = server.cpu_seconds()
-                            result = load.wrk(server.base, scenario, files,
-                                              duration=args.duration, connections=args.connections)
-                            # CPU the workers spent per request: steadier than req/s on a busy machine
-                            result["cpu_us"] = round((server.cpu_seconds() - before) / max(result["requests"], 1) * 1e6)
+                    for target in order(rep):
+                        result = runner.run(scenario, target, args.duration)
                         runs[scenario][target].append(result)
                         log(f"{scenario:<14} {target:<9} #{rep + 1}: {result['rps']:8.0f} req/s  "
                             f"p50 {result['p50_us'] / 1000:6.2f} ms  p99 {result['p99_us'] / 1000:6.2f} ms"
@@ -195,15 +141,16 @@ def run_main(args, admin, secret):
                             + (f"  NON-2XX {result['non_2xx']}" if result["non_2xx"] else ""))
         memory_summary = memory.summary()
     finally:
-        for server in servers:
+        for server in servers.values():
             server.stop()
-        database.tidy(admin, MAIN_DATABASE, CREATED_TITLE)
+        database.tidy(admin, MAIN_DATABASE, None)
     results = {
         "kind": "main", "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {"duration_s": args.duration, "repetitions": args.reps,
                      "wrk_connections": args.connections, "wrk_threads": 2,
                      "pgbench_clients": args.pgbench_clients, "bench_users": BENCH_USERS,
-                     "data": f"{USERS} users x {TASKS_PER_USER} tasks + 1 user x {HEAVY_TASKS} tasks",
+                     "data": f"{marker['users']} users x {marker['tasks_per_user']} tasks + 1 user x "
+                             f"{marker['heavy']} tasks (seed v{marker['version']})",
                      "gunicorn": report.gunicorn_settings(), "load_average": _loadavg()},
         "runs": runs,
         "median": {s: {t: median_of(r) for t, r in by.items() if r} for s, by in runs.items()},
@@ -217,8 +164,8 @@ def run_scale(args, admin, secret):
     targets = {}
     for users in SCALE_USERS:
         name = f"{MAIN_DATABASE}_scale_{users}"
-        url = ensure_data(admin, name, users, TASKS_PER_USER, 0)
-        files, _ = write_token_files(admin, name, secret, min(users, BENCH_USERS), f"scale-{users}")
+        url, marker = data.ensure_data(admin, name, users, TASKS_PER_USER, 0)
+        files, _ = data.write_files(admin, name, secret, min(users, BENCH_USERS), f"scale-{users}", marker)
         files["heavy"].write_text(files["tokens"].read_text().split()[0] + "\n")
         server = Server(f"service-{users}", APPS["service"], 18090 + len(targets),
                         {"DATABASE_URL": url, "BETTER_AUTH_SECRET": secret})
@@ -260,14 +207,19 @@ def main(argv=None):
                         help="most seconds of warm-up per target (it ends once every worker met every user)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
-    parser.add_argument("--scenarios", nargs="*", choices=SCENARIOS, help="a subset of the scenarios")
+    parser.add_argument("--scenarios", nargs="*", choices=NAMES, help="a subset of the scenarios")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.*")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only create and seed the benchmark database (for bench.cpu, bench.profile, bench.ab)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 10:
         parser.error("--duration must be 1..10 seconds (runs are bounded)")
     OUT.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)  # a fresh signing secret per run; tokens are minted with it
     admin = database.admin_url()
+    if args.prepare:
+        data.ensure_data(admin, MAIN_DATABASE)
+        return
     results = (run_scale if args.scale else run_main)(args, admin, secret)
     (OUT / f"{results['kind']}.json").write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs and not args.scenarios:

@@ -11,20 +11,25 @@ import time
 from service.db import embedded
 
 from .paths import BENCH, OUT
+from .scenarios import SCENARIOS
 
 WRK_SCRIPT = BENCH / "wrk" / "scenario.lua"
-PGBENCH_DIR = BENCH / "pgbench"
 
 
 def wrk(base_url, scenario, files, duration=10, connections=16, threads=2):
-    """One bounded wrk run of `scenario` against `base_url` (loopback only)."""
+    """One bounded wrk run of `scenario` (a name of bench/scenarios.py) against `base_url`
+    (loopback only)."""
     if not base_url.startswith("http://127.0.0.1:") or duration > 60:
         raise ValueError("the benchmark only ever loads loopback")
-    env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_TOKENS": str(files["tokens"]),
-           "BENCH_HEAVY": str(files["heavy"]), "BENCH_CURSOR": files.get("cursor", ""),
-           "BENCH_CONNECTIONS_PER_THREAD": str(max(1, connections // min(threads, connections)))}
+    threads = min(threads, connections)
+    spec = SCENARIOS[scenario]
+    env = {**os.environ, "BENCH_WHO": spec.who, "BENCH_METHOD": spec.method,
+           "BENCH_PATH": spec.url("{task}", files.get("cursor", "")), "BENCH_BODY": spec.body or "",
+           "BENCH_TOKENS": str(files["tokens"]), "BENCH_HEAVY": str(files["heavy"]),
+           "BENCH_POOL": str(files.get("pool", "")), "BENCH_THREADS": str(threads),
+           "BENCH_CONNECTIONS_PER_THREAD": str(max(1, connections // threads))}
     out = subprocess.run(
-        ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
          "-s", str(WRK_SCRIPT), base_url], env=env, capture_output=True, text=True,
         timeout=duration + 30, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH_RESULT "))
@@ -37,7 +42,7 @@ def warm(base_url, files, connections, timeout):
     """The warm-up scenario: one connection per wrk thread, each sending every user once; ends
     as soon as every thread is through (or after `timeout` seconds)."""
     with tempfile.TemporaryDirectory() as markers:
-        env = {**os.environ, "BENCH_SCENARIO": "warmup", "BENCH_TOKENS": str(files["tokens"]),
+        env = {**os.environ, "BENCH_WHO": "warmup", "BENCH_TOKENS": str(files["tokens"]),
                "BENCH_HEAVY": str(files["heavy"]), "BENCH_CONNECTIONS_PER_THREAD": "1",
                "BENCH_WARM_DIR": markers}
         with subprocess.Popen(["wrk", f"-t{connections}", f"-c{connections}", f"-d{timeout}s",
@@ -53,9 +58,8 @@ def warm(base_url, files, connections, timeout):
         return len(os.listdir(markers)) >= connections
 
 
-def pgbench_script(scenario, user_prefix):
-    """The pgbench script of `scenario` with the benchmark's user naming filled in."""
-    template = (PGBENCH_DIR / f"{scenario}.sql").read_text()
+def pgbench_script(template, user_prefix):
+    """A pgbench script (bench/statements.py) with the benchmark's user naming filled in."""
     return template.replace("@USER_PREFIX@", user_prefix)
 
 

@@ -84,9 +84,12 @@ class Server:
         return pids
 
     def cpu_seconds(self):
-        """User + system CPU the workers have used so far."""
+        """User + system CPU all of gunicorn's processes (the master and its workers) have used so far."""
         total = 0.0
-        for worker in self.workers():
+        processes = self.workers()
+        with contextlib.suppress(psutil.Error):
+            processes.append(psutil.Process(self.process.pid))
+        for worker in processes:
             with contextlib.suppress(psutil.Error):
                 times = worker.cpu_times()
                 total += times.user + times.system
