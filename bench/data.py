@@ -1,5 +1,5 @@
 """The benchmark's data and the files the load generators read: databases seeded once per seed
-shape (re-seeded when service/ops/seeding.py's BULK_SEED_VERSION or the shape changes), tokens,
+shape (re-seeded when service/ops/bulk_seed.py BULK_SEED_VERSION or the shape changes), tokens,
 the pool of recurring tasks and the heavy user's page-500 cursor."""
 import base64
 import contextlib
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import jwt
 
-from service.ops.seeding import BULK_SEED_VERSION, RECURRING_AT, RECURRING_EVERY
+from service.ops.bulk_seed import BULK_SEED_VERSION, RECURRING_AT, RECURRING_EVERY
 
 from . import database
 from .paths import OUT

@@ -119,7 +119,7 @@ def recurring_pool(admin, database, users, last_task_id):
 
 def seed(url, users, tasks_per_user, heavy_tasks=0, replace=False):
     """Seed through the service's own bulk seeder (COPY), as an operator would: users
-    PREFIX-00001.. and PREFIX-heavy (see service/ops/seeding.py)."""
+    PREFIX-00001.. and PREFIX-heavy (see service/ops/bulk_seed.py)."""
     command = [str(VENV_BIN / "flask"), "--app", "wsgi", "seed-bulk", "--users", str(users),
                "--tasks-per-user", str(tasks_per_user), "--prefix", USER_PREFIX]
     if heavy_tasks:

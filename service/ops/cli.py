@@ -19,7 +19,7 @@ import psycopg2.errors
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import doctor, export_file, import_file, seeding, vocabulary_release
+from . import bulk_seed, doctor, export_file, import_file, seeding, vocabulary_release
 
 
 def _database():
@@ -82,18 +82,18 @@ def seed_bulk_command(users, tasks_per_user, heavy_user_tasks, prefix, replace, 
     db = _database()
     started = time.perf_counter()
     with _one_line_errors():
-        existing = seeding.count_bulk_users(db, prefix)
+        existing = bulk_seed.count_bulk_users(db, prefix)
         if existing and not replace:
             raise click.ClickException(
                 f"{existing} users with ids {prefix}-* exist already; pass --replace to re-create "
                 "them, or --prefix to add others")
         with _progress(users * tasks_per_user + heavy_user_tasks, "Seeding tasks") as bar:
-            added_users, added_tasks = seeding.seed_bulk(
+            added_users, added_tasks = bulk_seed.seed_bulk(
                 db, users, tasks_per_user, heavy_tasks=heavy_user_tasks, prefix=prefix,
                 replace=replace, seed=random_seed, progress=bar.update)
     elapsed = time.perf_counter() - started
-    names = [f"{seeding.bulk_user_id(prefix, 1)} .. {seeding.bulk_user_id(prefix, users)}"] if users else []
-    names += [seeding.heavy_user_id(prefix)] if heavy_user_tasks else []
+    names = [f"{bulk_seed.bulk_user_id(prefix, 1)} .. {bulk_seed.bulk_user_id(prefix, users)}"] if users else []
+    names += [bulk_seed.heavy_user_id(prefix)] if heavy_user_tasks else []
     click.echo(f"Created {added_users} users and {added_tasks} tasks in {elapsed:.1f} s"
                + (f" (users {', '.join(names)})." if names else "."))
 
