@@ -91,7 +91,7 @@ def _text(value, *, trim, min_length, max_length):
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed as itself: a hash of every rule, per request, costs
 class Field:
     """One field of a resource: its rules, for input, output and storage.
 

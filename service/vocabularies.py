@@ -19,7 +19,7 @@ def fold(text):
     return text.strip().lower().replace("-", "_").replace(" ", "_")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed as itself: it keys per-request caches (list_params)
 class Vocabulary:
     """An ordered list of values (lowest or first first) and their folded spellings."""
 
@@ -73,7 +73,7 @@ def parse_vocabulary(name, raw, default, reserved=()):
     return Vocabulary(name, values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed as itself: it keys per-request caches (list_params, docs)
 class Vocabularies:
     """The configured vocabularies, by the field name that uses them (`vocabularies["priority"]`).
     Statuses: the first is where new tasks start, the last means done."""
