@@ -164,10 +164,17 @@ def _expander(parts, start):
         until = datetime.strptime(local[1] + (local[3] or "235959"), "%Y%m%d%H%M%S").replace(tzinfo=start.tzinfo)
     elif until:
         until = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    parts["UNTIL"] = min(until, horizon).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if until else \
-        horizon.strftime("%Y%m%dT%H%M%SZ")
-    text = ";".join(f"{key}={value}" for key, value in parts.items())
-    return rrulestr(text, dtstart=start)
+    parts.pop("UNTIL", None)
+    bound = min(until, horizon).astimezone(UTC) if until else horizon
+    return _parsed(";".join(f"{key}={value}" for key, value in parts.items())).replace(dtstart=start, until=bound)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text):
+    """The rule `text` (no UNTIL) as dateutil parses it, once; each use replaces its DTSTART and
+    UNTIL (rrule.replace rebuilds it from the parts as given, so defaults taken from DTSTART,
+    like a weekly rule's weekday, follow the new one)."""
+    return rrulestr(text, dtstart=_SAMPLE_START)
 
 
 def validate(rule, due=None, zone="UTC"):

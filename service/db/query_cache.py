@@ -41,14 +41,18 @@ def _kind(value):
 
 def rows(build, shape, **values):
     """The rows (tuples) of `build(shape, **values)`, its SQL compiled once per kind."""
+    return database.execute_sql(*statement(build, shape, **values)).fetchall()
+
+
+def statement(build, shape, **values):
+    """(sql, params) of `build(shape, **values)`, compiled once per kind: for a statement sent
+    within a message of several (recurring.py)."""
     names = tuple(sorted(values))
     compiled = _compile(build, shape, names, tuple(_kind(values[name]) for name in names))
     if compiled is None:  # a value that cannot stand in: run this one uncompiled
-        sql, params = build(shape, **values).sql()
-    else:
-        sql, plan = compiled
-        params = [values[name] if name is not None else constant for name, constant in plan]
-    return database.execute_sql(sql, params).fetchall()
+        return build(shape, **values).sql()
+    sql, plan = compiled
+    return sql, [values[name] if name is not None else constant for name, constant in plan]
 
 
 @functools.lru_cache(maxsize=512)

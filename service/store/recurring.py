@@ -67,16 +67,22 @@ NEXT_OCCURRENCE = ("INSERT INTO tasks (user_id, title, description, priority, ca
 RULE_ENDED = "SELECT NULL::bigint AS id WHERE false"
 
 
+def completing_update(_shape, user, task_id, version, **columns):
+    """The UPDATE completing a held-back task: at the version read, if still not completed; it
+    returns what the next occurrence copies (compiled once per shape, db/query_cache.py)."""
+    return (Task.update(**columns).where(Task.user == user, Task.id == task_id, Task.version == version,
+                                          ~Task.completed)
+            .returning(Task.id, Task.user, Task.title, Task.description, Task.priority, Task.category))
+
+
 def complete_and_follow(update, user, held):
-    """Run `update` (a Peewee UPDATE completing the held-back task, limited to its version and to
-    not completed) and create the next occurrence. Returns the rows (id, version, json) of the
-    task and of its next occurrence (none when the rule has ended), or [] when the task moved
-    meanwhile."""
+    """Run `update` ((sql, params) of completing_update) and create the next occurrence. Returns
+    the rows (id, version, json) of the task and of its next occurrence (none when the rule has
+    ended), or [] when the task moved meanwhile."""
     following = None
     if held.recurrence is not None and held.due_date is not None:  # else no rule (or the database refuses)
         following = recurrence.next_occurrence(held.recurrence, held.due_date, held.time_zone)
-    written = update.returning(Task.id, Task.user, Task.title, Task.description, Task.priority, Task.category)
-    write_sql, params = written.sql()
+    write_sql, params = update
     if following is None:
         sql = COMPLETE_AND_FOLLOW.format(write=write_sql, following=RULE_ENDED, json=ROW_JSON.sql)
     else:

@@ -194,7 +194,8 @@ def _write(build, shape, user, task_id, expected, tags, attempts=2, **values):
             raise _changed(task_id, held.version)
         if held.recurrence is not None:  # a recurring task about to be completed: held back
             columns = {**values, "completed": True} if "completed" in values and values["completed"] is None else values
-            update = _one(Task.update(**columns), user, task_id, held.version).where(~Task.completed)
+            update = query_cache.statement(recurring.completing_update, tuple(sorted(columns)), user=user,
+                                           task_id=task_id, version=held.version, **columns)
             # The next occurrence follows the task as this write leaves it (a new rule, due date or
             # reminder sent with the completion; no rule: none follows).
             leaves = held._replace(**{name: values[name] for name in recurring.FOLLOWED if name in values})
