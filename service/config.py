@@ -122,6 +122,15 @@ def _vocabularies(env):
     return Vocabularies(priority=priority, status=status)
 
 
+def _switch(env, name, default):
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off", "true", "false", "1", "0"):
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return raw in ("on", "true", "1")
+
+
 def _observability(env):
     """METRICS_TOKEN (optional bearer token guarding /metrics) and SLOW_QUERY_MS."""
     token = env.get("METRICS_TOKEN", "").strip() or None
@@ -153,6 +162,7 @@ class Config:
     max_content_length: int = 1024 * 1024
     metrics_token: str | None = None
     slow_query_ms: int = 500
+    prepared_statements: bool = True
     log_format: str = "json"
     log_level: str = "INFO"
     vocabularies: Vocabularies = DEFAULT_VOCABULARIES
@@ -202,6 +212,7 @@ def load_config(env=None, dotenv=True):
         pool_timeout=_float(env, "DATABASE_POOL_TIMEOUT", 5.0),
         pool_stale_timeout=_int(env, "DATABASE_POOL_STALE_TIMEOUT", 300, minimum=1),
         statement_timeout_ms=_int(env, "DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=0),
+        prepared_statements=_switch(env, "DATABASE_PREPARED_STATEMENTS", True),
         connect_timeout=_int(env, "DATABASE_CONNECT_TIMEOUT", 5, minimum=1),
         better_auth_url=auth_url,
         better_auth_secret=secret,

@@ -43,8 +43,10 @@ def cluster(template):
 
 
 def scoped(server, user_id):
-    """How many statements of `user_id` carrying their scope ran on `server` (its log says)."""
-    return server.log_text().count(f"set_config('app.user_id', '{user_id}', true)")
+    """How many statements of `user_id` carrying their scope ran on `server` (its log says: one
+    `statement:` line per message; an EXECUTE's `prepare:` detail repeats its first message)."""
+    scope = f"set_config('app.user_id', '{user_id}', true)"
+    return sum(scope in line for line in server.log_text().splitlines() if "statement: " in line)
 
 
 def replica_app(cluster, *replicas, **env):

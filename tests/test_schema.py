@@ -484,9 +484,9 @@ def list_queries(db, user_id, sort, order):
         statements = []
         original = db.execute_sql
 
-        def record(sql, params=None):
+        def record(sql, params=None, **options):
             statements.append((sql, params))
-            return original(sql, params)
+            return original(sql, params, **options)
 
         db.execute_sql = record
         previous = database.obj

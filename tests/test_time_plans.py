@@ -61,9 +61,9 @@ def sent(db, user_id, call):
     statements = []
     original = db.execute_sql
 
-    def record(sql, params=None):
+    def record(sql, params=None, **options):
         statements.append((sql, params))
-        return original(sql, params)
+        return original(sql, params, **options)
 
     db.execute_sql = record
     previous = database.obj

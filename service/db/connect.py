@@ -41,6 +41,7 @@ def make_database(config, url=None, application_name="todo-service"):
         timeout=config.pool_timeout or None,
         stale_timeout=config.pool_stale_timeout,
         statement_timeout_ms=config.statement_timeout_ms,
+        prepared_statements=config.prepared_statements,
         connect_timeout=config.connect_timeout,
         application_name=application_name,
         **secret,

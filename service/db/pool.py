@@ -19,6 +19,7 @@ from flask import g, has_request_context, request
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
 from .. import instruments
+from .prepared import PreparedStatements
 from .routing import RoutedDatabase
 from .watchdog import WATCHDOG
 
@@ -41,8 +42,10 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     slow_statement_seconds = float("inf")  # make_database sets it from SLOW_QUERY_MS
 
-    def __init__(self, *args, statement_timeout_ms=5000, probe_idle_after=1.0, **kwargs):
+    def __init__(self, *args, statement_timeout_ms=5000, probe_idle_after=1.0, prepared_statements=True,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.prepared = PreparedStatements(prepared_statements)
         self._scope = threading.local()
         self._statement_timeout = str(int(statement_timeout_ms))
         self._probe_idle_after = probe_idle_after
@@ -106,13 +109,36 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
         if not self.is_closed():
             self.close()
 
-    def execute_sql(self, sql, params=None):
+    def execute_sql(self, sql, params=None, prepare=False):
+        """Send `sql` under the bound scope; `prepare`: a statement of the query cache, run as a
+        server-side prepared statement (prepared.py) outside explicit transactions."""
         if not params and "%" in sql and "%" in sql.replace("%%", ""):
             # Peewee hands psycopg2 every statement with a parameter tuple (empty or not, and
             # under a scope never empty), and psycopg2 then reads each % as a placeholder.
             raise ValueError("a literal % in SQL sent through the database must be written %% "
                              "(psycopg2 formats every statement)")
-        shape, scope = sql, self.scope_params()
+        if prepare and self.prepared.enabled and not self.in_transaction():
+            return self._execute_prepared(sql, params)
+        return self._send(sql, params)
+
+    def _execute_prepared(self, sql, params):
+        conn = self.connection()
+        text, values, name = self.prepared.statement(conn, sql, params)
+        try:
+            cursor = self._send(text, values, shape=sql)
+        except peewee.DatabaseError as error:
+            then = self.prepared.failed(conn, error, name)
+            if then == "plain":
+                return self._send(sql, params)
+            if then == "again":
+                return self._execute_prepared(sql, params)
+            raise
+        if name is not None:
+            self.prepared.prepared(conn, name)
+        return cursor
+
+    def _send(self, sql, params, shape=None):
+        shape, scope = shape or sql, self.scope_params()
         if scope is not None and not self.in_transaction():
             sql = _SCOPE_SQL + sql
             params = scope + tuple(params or ())
@@ -192,6 +218,7 @@ class ScopedPostgresqlDatabase(PooledPostgresqlDatabase):
 
     def _close_raw(self, conn):
         self._returned_at.pop(id(conn), None)
+        self.prepared.forget(conn)
         self._read_only.discard(id(conn))
         return super()._close_raw(conn)
 

@@ -41,7 +41,7 @@ def _kind(value):
 
 def rows(build, shape, **values):
     """The rows (tuples) of `build(shape, **values)`, its SQL compiled once per kind."""
-    return database.execute_sql(*statement(build, shape, **values)).fetchall()
+    return database.execute_sql(*statement(build, shape, **values), prepare=True).fetchall()
 
 
 def statement(build, shape, **values):
