@@ -17,16 +17,22 @@ ORDERS = {"created": ROW.created_at, "updated": ROW.updated_at, "title": ROW.tit
           "due_date": ROW.due_date, "priority": ROW.priority_order}
 
 
-def task_json(table):
+def task_json(table, new=False):
     """SQL for the JSON text of the task row `table` (`task` or `tasks`): its fields in the order
-    of service/fields.py, computed ones (tags, is_completed) by their own SQL."""
-    columns = ", ".join(f"{field.sql.format(t=table)} AS {field.name}" if field.sql else f"{table}.{field.name}"
-                        for field in fields.TASK if field.in_json)
+    of service/fields.py, computed ones (tags, is_completed) by their own SQL. `new`: a task just
+    inserted, which has no tags yet (a create with tags reads its task back: tagging.py)."""
+    def member(field):
+        if new and field.type == "names":
+            return f"'[]'::json AS {field.name}"
+        return f"{field.sql.format(t=table)} AS {field.name}" if field.sql else f"{table}.{field.name}"
+
+    columns = ", ".join(member(field) for field in fields.TASK if field.in_json)
     return SQL(f"(SELECT row_to_json(task_json) FROM (SELECT {columns}) task_json)::text")  # noqa: S608 - names from fields.py
 
 
 ROW_JSON = task_json("task")
 WRITTEN_JSON = task_json("tasks")
+NEW_JSON = task_json("tasks", new=True)
 
 
 def array(values):

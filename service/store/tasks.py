@@ -21,7 +21,7 @@ from ..errors import ApiError
 from ..jsonio import json_array
 from ..list_params import encode_cursor
 from . import recurring, tagging, task_sql, users
-from .task_sql import ROW, ROW_JSON, WRITTEN_JSON
+from .task_sql import NEW_JSON, ROW, ROW_JSON, WRITTEN_JSON
 
 # The task JSON member a cursor takes its sort value from.
 SORT_FIELDS = {"created": "created_at", "updated": "updated_at", "title": "title", "due_date": "due_date",
@@ -105,7 +105,7 @@ def _create(user, values):
 
 
 def _insert_query(_shape, user, **columns):
-    return Task.insert(user=user, **columns).returning(Task.id, Task.version, WRITTEN_JSON.alias("json"))
+    return Task.insert(user=user, **columns).returning(Task.id, Task.version, NEW_JSON.alias("json"))
 
 
 def update(user, task_id, values, expected=None, done=None):
